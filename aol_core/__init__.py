@@ -1,0 +1,45 @@
+"""AOL: a durable action queue whose worker dispatches each action to the plugin declaring its type.
+
+The public face: what plugin authors and enqueuing applications import.
+"""
+
+from aol_core.compat import ActionQueue
+from aol_core.config import Settings
+from aol_core.context import ActionContext, ArtifactRef
+from aol_core.db import create_engine, session_factory
+from aol_core.errors import (
+    AOLError,
+    IdempotencyConflict,
+    InvalidPayload,
+    PermanentError,
+    RetryableError,
+    UnknownActionType,
+)
+from aol_core.hookspecs import hookimpl, hookspec
+from aol_core.models import Action, Status
+from aol_core.queue import Enqueued, NewAction, enqueue, enqueue_many
+from aol_core.specs import ActionSpec
+
+__all__ = [
+    "AOLError",
+    "Action",
+    "ActionContext",
+    "ActionQueue",
+    "ActionSpec",
+    "ArtifactRef",
+    "Enqueued",
+    "IdempotencyConflict",
+    "InvalidPayload",
+    "NewAction",
+    "PermanentError",
+    "RetryableError",
+    "Settings",
+    "Status",
+    "UnknownActionType",
+    "create_engine",
+    "enqueue",
+    "enqueue_many",
+    "hookimpl",
+    "hookspec",
+    "session_factory",
+]

@@ -1,0 +1,105 @@
+"""What every command needs: settings, a lazily created engine, and output helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from aol_core import schema
+from aol_core.config import Settings
+from aol_core.db import create_engine, session_factory
+from aol_core.models import Action
+from aol_core.plugins import PluginRegistry, installed_catalog
+
+
+class Context:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return create_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+    @cached_property
+    def registry(self) -> PluginRegistry:
+        return installed_catalog()
+
+    def ready_engine(self) -> Engine:
+        """The engine, after checking the schema is current (so errors say what to run)."""
+        schema.require_current(self.engine)
+        return self.engine
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+ACTION_FIELDS = (
+    "id", "action_type", "status", "priority", "attempts", "max_attempts", "idempotency_key",
+    "payload", "result", "last_error", "proof_mode", "not_before", "created_at", "updated_at",
+    "started_at", "finished_at", "lease_owner", "lease_expires_at",
+)
+
+
+def action_dict(action: Action) -> dict[str, Any]:
+    out = {}
+    for name in ACTION_FIELDS:
+        value = getattr(action, name)
+        out[name] = iso(value) if isinstance(value, datetime) else value
+    return out
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def print_table(headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+              for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def excerpt(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= width else line[: width - 1] + "…"

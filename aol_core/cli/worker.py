@@ -1,0 +1,100 @@
+"""``aol worker``: run actions until stopped; ``aol demo``: a worked example on SQLite."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from aol_core import queue, schema
+from aol_core.cli.common import Context, excerpt, positive_float, positive_int, print_table
+from aol_core.config import Settings
+from aol_core.db import create_engine, session_factory
+from aol_core.errors import AOLError
+from aol_core.models import Action
+from aol_core.plugins import installed_catalog
+from aol_core.worker import Worker, WorkerOptions
+
+
+def register(commands: Any) -> None:
+    worker = commands.add_parser("worker", help="run actions until stopped")
+    worker.add_argument("--concurrency", type=positive_int, default=1, metavar="N",
+                        help="actions run at once, one thread and session each (default 1)")
+    worker.add_argument("--burst", action="store_true", help="exit when nothing is due")
+    worker.add_argument("--proof", action="store_true", help="run every action in proof mode")
+    worker.add_argument("--lease-seconds", type=positive_float, metavar="S")
+    worker.add_argument("--batch-size", type=positive_int, metavar="N")
+    worker.add_argument("--poll-interval", type=positive_float, metavar="S")
+    worker.add_argument("--grace-seconds", type=positive_float, metavar="S")
+    worker.add_argument("--name", help="this worker's name (default host:pid)")
+    worker.add_argument("--allow-broken-plugins", action="store_true",
+                        help="run the plugins that load; report the worker as degraded")
+    worker.set_defaults(handler=run_worker)
+
+    demo = commands.add_parser(
+        "demo", help="run the installed plugins' example actions on a fresh SQLite database"
+    )
+    demo.add_argument("--dir", type=Path, default=Path("aol-demo"),
+                      help="where the demo database goes (default ./aol-demo)")
+    demo.set_defaults(handler=run_demo)
+
+
+def run_worker(ctx: Context, args: argparse.Namespace) -> int:
+    settings = ctx.settings.with_overrides(
+        lease_seconds=args.lease_seconds, batch_size=args.batch_size,
+        poll_interval=args.poll_interval, grace_seconds=args.grace_seconds,
+    )
+    worker = Worker(
+        ctx.ready_engine(), ctx.registry, settings,
+        WorkerOptions(name=args.name, concurrency=args.concurrency, proof_mode=args.proof,
+                      burst=args.burst, allow_broken_plugins=args.allow_broken_plugins),
+    )
+    return _run_with_signals(worker)
+
+
+def _run_with_signals(worker: Worker) -> int:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        worker.request_stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return worker.run()
+
+
+def run_demo(ctx: Context, args: argparse.Namespace) -> int:
+    registry = installed_catalog()
+    if not registry.routes:
+        raise AOLError("no action plugins are installed; pip install plugins/aol-social first")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    database = args.dir / "demo.db"
+    for stale in args.dir.glob("demo.db*"):
+        stale.unlink()
+    url = f"sqlite:///{database}"
+    engine = create_engine(url)
+    schema.upgrade(engine, registry)
+    sessions = session_factory(engine)
+    with sessions() as session, session.begin():
+        examples = registry.example_actions(session)
+        for action_type, payload in examples:
+            queue.enqueue(session, action_type, dict(payload), proof_mode=True)
+    print(f"demo database: {database}")
+    print(f"enqueued {len(examples)} example action(s) from "
+          f"{', '.join(sorted({r.plugin.distribution for r in registry.routes.values()}))}; "
+          "running a worker until the queue is empty (proof mode: nothing leaves this machine)\n",
+          flush=True)
+    settings = Settings(database_url=url, retry_base_seconds=0.2, poll_interval=0.2)
+    Worker(engine, registry, settings,
+           WorkerOptions(name="demo-worker", concurrency=2, burst=True)).run()
+    with sessions() as session:
+        rows = list(session.query(Action).order_by(Action.id))
+    print()
+    print_table(["ID", "TYPE", "STATUS", "ATTEMPTS", "RESULT / ERROR"],
+                [[a.id, a.action_type, a.status, a.attempts,
+                  excerpt(a.last_error) or excerpt(str(a.result), 70)] for a in rows])
+    print(f"\nlook closer: aol --db {url} actions show {rows[0].id}"
+          if rows else "", file=sys.stdout)
+    engine.dispose()
+    return 0

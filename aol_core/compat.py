@@ -1,0 +1,65 @@
+"""The seed's ``ActionQueue`` interface, kept for code written against the original AOL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aol_core.context import normalize_level
+from aol_core.models import Action, ExecutionLog, Status
+from aol_core.queue import enqueue
+from aol_core.timeutil import utcnow
+
+
+class ActionQueue:
+    """A thin face over :func:`aol_core.enqueue` and the action tables."""
+
+    @staticmethod
+    def enqueue_action(
+        session: Session,
+        action_type: str,
+        payload: dict[str, Any],
+        idempotency_key: str | None = None,
+        not_before: datetime | None = None,
+    ) -> Action:
+        """Enqueue, or return the existing action when the key is known (never an IntegrityError)."""
+        enqueued = enqueue(
+            session, action_type, payload, idempotency_key=idempotency_key, not_before=not_before
+        )
+        action = session.get(Action, enqueued.id)
+        assert action is not None
+        return action
+
+    @staticmethod
+    def log_execution(
+        session: Session,
+        action_id: int,
+        level: str,
+        message: str,
+        artifact_ref: str | None = None,
+        artifact_sha256: str | None = None,
+    ) -> None:
+        action = session.get(Action, action_id)
+        session.add(
+            ExecutionLog(
+                action_id=action_id, attempt=action.attempts if action else 0, ts=utcnow(),
+                level=normalize_level(level), message=message, worker=None,
+                artifact_ref=artifact_ref, artifact_sha256=artifact_sha256,
+            )
+        )
+
+    @staticmethod
+    def mark_failed(session: Session, action_id: int, error: str) -> None:
+        """Fail an action permanently (an operator's decision; no further attempts)."""
+        action = session.get(Action, action_id)
+        if action is None:
+            raise LookupError(f"no action with id {action_id}")
+        now = utcnow()
+        action.status = Status.FAILED.value
+        action.last_error = error
+        action.lease_owner = None
+        action.lease_expires_at = None
+        action.updated_at = now
+        action.finished_at = now

@@ -1,0 +1,87 @@
+"""What a handler learns about the action it runs, and how it records logs and artifacts.
+
+Logs and artifacts are buffered and written in the transaction that settles the action, so
+they survive a handler's rollback and never hold SQLite's write lock while the handler runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """Where an artifact is kept (``aol://artifacts/<action id>/<name>``) and its SHA-256."""
+
+    uri: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    level: str
+    message: str
+    artifact_ref: str | None = None
+    artifact_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingArtifact:
+    name: str
+    content: bytes
+    media_type: str
+    sha256: str
+
+
+def artifact_uri(action_id: int, name: str) -> str:
+    return f"aol://artifacts/{action_id}/{name}"
+
+
+def normalize_level(level: str | int) -> str:
+    """Map a level name or ``logging`` number to one of the standard names, or refuse it."""
+    name = logging.getLevelName(level) if isinstance(level, int) else level.upper()
+    if name not in LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
+    return str(name)
+
+
+@dataclass
+class ActionContext:
+    """Passed to ``handle_action`` as ``context`` for handlers that accept it."""
+
+    action_id: int
+    action_type: str
+    attempt: int
+    max_attempts: int
+    idempotency_key: str
+    worker: str
+    logs: list[LogEntry] = field(default_factory=list)
+    artifacts: dict[str, PendingArtifact] = field(default_factory=dict)
+
+    def log(self, level: str | int, message: str) -> None:
+        """Add a line to this attempt's execution log (kept even if the handler fails)."""
+        self.logs.append(LogEntry(normalize_level(level), message))
+
+    def record_artifact(
+        self, name: str, content: bytes | str, media_type: str = "text/plain"
+    ) -> ArtifactRef:
+        """Store a proof artifact in the database, keyed by action and name.
+
+        A retry recording the same name replaces the earlier content instead of adding a
+        copy. The artifact and a log line pointing at it are kept even if the handler fails.
+        """
+        if not name or "/" in name:
+            raise ValueError(f"artifact name must be non-empty and contain no '/': {name!r}")
+        data = content.encode() if isinstance(content, str) else bytes(content)
+        digest = hashlib.sha256(data).hexdigest()
+        self.artifacts[name] = PendingArtifact(name, data, media_type, digest)
+        ref = ArtifactRef(artifact_uri(self.action_id, name), digest)
+        self.logs.append(
+            LogEntry("INFO", f"recorded artifact {name} ({media_type}, {len(data)} bytes)",
+                     ref.uri, digest)
+        )
+        return ref

@@ -1,0 +1,96 @@
+"""The driver interface: everything whose SQL differs between databases, and nothing else."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from aol_core.models import Action
+
+actions = Action.__table__
+
+#: columns a claim returns, in this order
+CLAIM_COLUMNS = (
+    actions.c.id,
+    actions.c.action_type,
+    actions.c.payload,
+    actions.c.idempotency_key,
+    actions.c.attempts,
+    actions.c.max_attempts,
+    actions.c.fencing_token,
+    actions.c.proof_mode,
+    actions.c.priority,
+    actions.c.not_before,
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An action this worker holds a lease on; ``fencing_token`` guards every later update."""
+
+    id: int
+    action_type: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempt: int
+    max_attempts: int
+    fencing_token: int
+    proof_mode: bool
+    priority: int
+    not_before: datetime
+
+    @property
+    def sort_key(self) -> tuple[int, datetime, int]:
+        """Claim order: higher priority first, then earliest not_before, then id."""
+        return (-self.priority, self.not_before, self.id)
+
+
+class Listener(Protocol):
+    def stop(self) -> None: ...
+
+
+class Driver(Protocol):
+    """One implementation per database; ``tests/test_driver_conformance.py`` runs on each."""
+
+    name: str
+
+    def claim(
+        self,
+        engine: Engine,
+        *,
+        worker: str,
+        action_types: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+    ) -> list[Claim]:
+        """Atomically lease up to ``limit`` due actions of ``action_types`` to ``worker``.
+
+        Each claimed row becomes RUNNING, counts an attempt, gets a new fencing token and a
+        lease ending ``lease_seconds`` from ``now``. Result is in claim order.
+        """
+        ...
+
+    def insert_actions(
+        self, conn: Connection, rows: Sequence[dict[str, Any]]
+    ) -> dict[str, int]:
+        """Insert rows whose idempotency key is new; return ``{key: id}`` for those inserted."""
+        ...
+
+    def notify(self, conn: Connection) -> None:
+        """Tell idle workers, when ``conn``'s transaction commits, that work arrived."""
+        ...
+
+    def listen(self, engine: Engine, wake: threading.Event) -> Listener | None:
+        """Set ``wake`` whenever :meth:`notify` fires elsewhere; None where polling must do."""
+        ...
+
+
+def claim_from_row(row: Any) -> Claim:
+    return Claim(*row)

@@ -1,0 +1,115 @@
+"""PostgreSQL: ``FOR UPDATE SKIP LOCKED`` in a CTE claims a batch; LISTEN/NOTIFY wakes workers.
+
+The CTE fixes the set of rows before the UPDATE, so a claim never takes more than its limit,
+and concurrent workers skip each other's locked rows instead of waiting on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection
+
+from aol_core.drivers.base import CLAIM_COLUMNS, Claim, actions, claim_from_row
+from aol_core.models import CLAIMABLE, Status
+
+CHANNEL = "aol_actions"
+log = logging.getLogger("aol.worker")
+
+
+class PostgreSQLDriver:
+    name = "postgresql"
+
+    def claim(
+        self,
+        engine: Engine,
+        *,
+        worker: str,
+        action_types: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+    ) -> list[Claim]:
+        due = (
+            select(actions.c.id)
+            .where(
+                actions.c.status.in_(CLAIMABLE),
+                actions.c.not_before <= now,
+                actions.c.action_type.in_(action_types),
+            )
+            .order_by(actions.c.priority.desc(), actions.c.not_before, actions.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        statement = (
+            update(actions)
+            .where(actions.c.id == due.c.id)
+            .values(
+                status=Status.RUNNING.value,
+                attempts=actions.c.attempts + 1,
+                fencing_token=actions.c.fencing_token + 1,
+                lease_owner=worker,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=now,
+                updated_at=now,
+            )
+            .returning(*CLAIM_COLUMNS)
+        )
+        with engine.begin() as conn:
+            claims = [claim_from_row(row) for row in conn.execute(statement)]
+        return sorted(claims, key=lambda c: c.sort_key)
+
+    def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+        statement = (
+            insert(actions)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(actions.c.idempotency_key, actions.c.id)
+        )
+        return {key: id_ for key, id_ in conn.execute(statement, list(rows))}
+
+    def notify(self, conn: Connection) -> None:
+        # Delivered at commit; PostgreSQL folds identical notifications in one transaction.
+        conn.execute(text(f"NOTIFY {CHANNEL}"))
+
+    def listen(self, engine: Engine, wake: threading.Event) -> PgListener | None:
+        try:
+            return PgListener(engine, wake)
+        except Exception as exc:  # e.g. PgBouncer in transaction mode refuses LISTEN
+            log.warning("LISTEN unavailable (%s); falling back to polling", exc)
+            return None
+
+
+class PgListener:
+    """A thread holding one LISTEN connection that sets ``wake`` on each notification."""
+
+    def __init__(self, engine: Engine, wake: threading.Event) -> None:
+        import psycopg
+
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._connection = psycopg.connect(conninfo, autocommit=True)
+        self._connection.execute(f"LISTEN {CHANNEL}")
+        self._wake = wake
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aol-listen", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                for _ in self._connection.notifies(timeout=0.5, stop_after=1):
+                    self._wake.set()
+        except Exception as exc:
+            if not self._stopping.is_set():
+                log.warning("LISTEN connection lost (%s); polling only", exc)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=2)
+        self._connection.close()

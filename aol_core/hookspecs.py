@@ -1,0 +1,71 @@
+"""Every hook a plugin can implement. Each docstring here is that hook's documentation.
+
+Plugins are found through the ``aicmo.actions`` entry point group and mark their
+implementations with :data:`aol_core.hookimpl`. An implementation may accept any subset of
+a hook's arguments, so hooks gain arguments without breaking existing plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+    from sqlalchemy.orm import Session
+
+    from aol_core.context import ActionContext
+    from aol_core.specs import ActionSpec
+
+PROJECT_NAME = "aicmo"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def aol_register_actions() -> Iterable[str | ActionSpec]:
+    """Declare the action types this plugin handles, as names or :class:`ActionSpec` objects.
+
+    The worker builds its routing table from these declarations at start-up and sends each
+    action only to the plugin that declared its type. Two distributions declaring one type
+    stop the worker with an error naming both.
+    """
+
+
+@hookspec
+def handle_action(
+    action_type: str,
+    session: Session,
+    payload: dict[str, Any],
+    proof_mode: bool,
+    context: ActionContext,
+) -> Any:
+    """Run one action and return its result (anything JSON can hold, or None).
+
+    ``session`` is open in a transaction: the handler's writes commit together with the
+    action's SUCCESS, and roll back if the handler raises. ``payload`` carries the action's
+    ``idempotency_key``. ``proof_mode`` True means: touch nothing outside, record what would
+    have happened (``context.record_artifact``). ``context`` (optional to accept) gives the
+    action id, the attempt number, logging and artifacts. Raise ``PermanentError`` for
+    failures a retry cannot fix, ``RetryableError`` (or anything else) to retry with backoff.
+    """
+
+
+@hookspec
+def aol_schema() -> MetaData:
+    """Return SQLAlchemy ``MetaData`` holding the tables this plugin owns.
+
+    ``aol db upgrade`` creates those that do not exist yet. Name them with a prefix of the
+    plugin's own so they never collide with another plugin's.
+    """
+
+
+@hookspec
+def aol_example_actions(session: Session) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """Return example ``(action_type, payload)`` pairs for ``aol demo``.
+
+    May insert rows the examples need into the plugin's own tables through ``session``.
+    """

@@ -1,0 +1,205 @@
+"""The tables AOL owns. Alembic migrations in ``aol_core/migrations`` create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from aol_core.timeutil import require_aware
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    RETRY = "RETRY"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"  # permanent error: retrying cannot help
+    DLQ = "DLQ"  # attempts used up
+    CANCELLED = "CANCELLED"
+
+
+CLAIMABLE = (Status.PENDING.value, Status.RETRY.value)
+FINISHED = (Status.SUCCESS.value, Status.FAILED.value, Status.DLQ.value, Status.CANCELLED.value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database; naive is refused.
+
+    SQLite keeps no offset, so values are stored as naive UTC text that sorts correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = require_aware(value, "a stored time")
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONValue = JSON().with_variant(JSONB(), "postgresql")
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONValue}
+
+
+class Action(Base):
+    __tablename__ = "aol_actions"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    action_type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    not_before: Mapped[datetime]
+    #: worker holding the claim, when its lease runs out, and the claim's fencing token
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    fencing_token: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any | None] = mapped_column(JSONValue)
+    #: True forces proof mode for this action whatever the worker and global flags say
+    proof_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('PENDING','RUNNING','RETRY','SUCCESS','FAILED','DLQ','CANCELLED')",
+            name="status",
+        ),
+        CheckConstraint("max_attempts >= 1", name="max_attempts"),
+        # The claim reads this index in claim order; finished history never enters it.
+        Index(
+            "ix_aol_actions_claim",
+            text("priority DESC"),
+            "not_before",
+            "id",
+            sqlite_where=text("status IN ('PENDING','RETRY')"),
+            postgresql_where=text("status IN ('PENDING','RETRY')"),
+        ),
+        # Finding expired leases reads only running rows.
+        Index(
+            "ix_aol_actions_lease",
+            "lease_expires_at",
+            sqlite_where=text("status = 'RUNNING'"),
+            postgresql_where=text("status = 'RUNNING'"),
+        ),
+        Index("ix_aol_actions_status_type", "status", "action_type"),
+    )
+
+
+class ExecutionLog(Base):
+    """One line of an action's history; several per attempt."""
+
+    __tablename__ = "aol_execution_logs"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("aol_actions.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    ts: Mapped[datetime]
+    level: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    artifact_ref: Mapped[str | None] = mapped_column(String(512))
+    artifact_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(
+            "level IN ('DEBUG','INFO','WARNING','ERROR','CRITICAL')", name="level"
+        ),
+    )
+
+
+class Artifact(Base):
+    """Proof artifacts, in the database so any machine can read them; one per action and name."""
+
+    __tablename__ = "aol_artifacts"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(ID, ForeignKey("aol_actions.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("action_id", "name", name="uq_aol_artifacts_action_name"),)
+
+
+class Control(Base):
+    """The global switches: exactly one row, id 1, which the schema enforces."""
+
+    __tablename__ = "aol_control"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    killed: Mapped[bool] = mapped_column(Boolean, default=False)
+    proof_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class Worker(Base):
+    """A running (or stopped) worker, so ``aol health`` can tell who is alive."""
+
+    __tablename__ = "aol_workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    versions: Mapped[dict[str, Any]]
+    action_types: Mapped[list[str]] = mapped_column(JSONValue)
+    degraded: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime]
+    last_heartbeat: Mapped[datetime]
+    #: the worker counts as alive until this time unless it heartbeats again
+    alive_until: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]

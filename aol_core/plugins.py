@@ -1,0 +1,204 @@
+"""Plugin discovery and the routing table: which plugin runs which action type.
+
+Each entry point of the ``aicmo.actions`` group is loaded on its own, so one that fails to
+import is named rather than hiding the others, and two distributions declaring one action
+type are reported together instead of the last one silently winning.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import jsonschema
+import pluggy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session
+
+from aol_core import hookspecs
+from aol_core.config import Settings
+from aol_core.context import ActionContext
+from aol_core.errors import PluginError
+from aol_core.specs import ActionSpec
+
+ENTRY_POINT_GROUP = "aicmo.actions"
+HANDLE_ARGS = ("action_type", "session", "payload", "proof_mode", "context")
+
+Handler = Callable[[str, Session, dict[str, Any], bool, ActionContext], Any]
+
+
+@dataclass
+class PluginInfo:
+    """One entry point as ``aol plugins`` shows it. ``status``: loaded, broken, disabled,
+    or not selected (``AOL_PLUGINS`` names other distributions)."""
+
+    distribution: str
+    version: str
+    entry_point: str
+    status: str
+    action_types: list[str] = field(default_factory=list)
+    error: str | None = None
+    plugin: Any = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.distribution} {self.version} ({self.entry_point})"
+
+
+@dataclass(frozen=True)
+class Route:
+    spec: ActionSpec
+    plugin: PluginInfo
+    handler: Handler
+
+
+@dataclass
+class PluginRegistry:
+    """What the installed plugins provide; the worker builds it once at start-up."""
+
+    plugins: list[PluginInfo]
+    routes: dict[str, Route]
+    conflicts: list[str]
+    manager: pluggy.PluginManager
+
+    @property
+    def specs(self) -> dict[str, ActionSpec]:
+        return {name: route.spec for name, route in self.routes.items()}
+
+    @property
+    def broken(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.status == "broken"]
+
+    def check(self, allow_broken: bool) -> None:
+        """Refuse to run with conflicting plugins, or broken ones unless ``allow_broken``."""
+        problems = list(self.conflicts)
+        if not allow_broken:
+            problems += [f"plugin {p.label} is broken: {p.error}" for p in self.broken]
+        if problems:
+            hint = "" if allow_broken or not self.broken else " (--allow-broken-plugins runs the rest)"
+            raise PluginError("; ".join(problems) + hint)
+
+    def schemas(self) -> list[MetaData]:
+        return list(self.manager.hook.aol_schema())
+
+    def example_actions(self, session: Session) -> list[tuple[str, Mapping[str, Any]]]:
+        return [pair for pairs in self.manager.hook.aol_example_actions(session=session)
+                for pair in pairs]
+
+
+ActionCatalog = PluginRegistry
+
+
+def canonical(name: str) -> str:
+    """Distribution names compare as packaging does: case and -_. do not matter."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def load_plugins(
+    settings: Settings | None = None, found: Iterable[EntryPoint] | None = None
+) -> PluginRegistry:
+    """Load the selected plugins, build the routing table, and record what went wrong."""
+    settings = settings if settings is not None else Settings.from_env()
+    selected = None if settings.plugins is None else {canonical(n) for n in settings.plugins}
+    disabled = {canonical(n) for n in settings.disabled_plugins}
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+
+    plugins: list[PluginInfo] = []
+    owners: dict[str, list[Route]] = {}
+    candidates = entry_points(group=ENTRY_POINT_GROUP) if found is None else found
+    for ep in sorted(candidates, key=lambda e: (_dist(e)[0], e.name)):
+        dist, version = _dist(ep)
+        info = PluginInfo(dist, version, f"{ep.name} = {ep.value}", "loaded")
+        plugins.append(info)
+        if selected is not None and canonical(dist) not in selected:
+            info.status = "not selected"
+        elif canonical(dist) in disabled:
+            info.status = "disabled"
+        else:
+            try:
+                for route in _load(manager, ep, info):
+                    owners.setdefault(route.spec.name, []).append(route)
+            except Exception as exc:
+                info.status, info.error = "broken", f"{type(exc).__name__}: {exc}"
+                if info.plugin is not None and manager.is_registered(info.plugin):
+                    manager.unregister(info.plugin)
+
+    conflicts = [
+        f"action type {name} is declared by {' and by '.join(r.plugin.label for r in routes)}"
+        for name, routes in sorted(owners.items())
+        if len(routes) > 1
+    ]
+    routes = {name: routes[0] for name, routes in owners.items() if len(routes) == 1}
+    return PluginRegistry(plugins, routes, conflicts, manager)
+
+
+def _dist(ep: EntryPoint) -> tuple[str, str]:
+    dist = ep.dist
+    return (dist.name, dist.version) if dist is not None else ("<unknown>", "?")
+
+
+def _load(manager: pluggy.PluginManager, ep: EntryPoint, info: PluginInfo) -> list[Route]:
+    plugin = ep.load()
+    if manager.is_registered(plugin):
+        raise PluginError(f"{ep.value} is already registered by another entry point")
+    info.plugin = plugin
+    manager.register(plugin, name=f"{info.distribution}:{ep.name}")
+    unknown = [c.name for c in manager.get_hookcallers(plugin) or () if c.spec is None]
+    if unknown:
+        raise PluginError(f"implements unknown hook(s) {', '.join(unknown)}")
+
+    def own(hook_name: str) -> list[pluggy.HookImpl]:
+        caller = getattr(manager.hook, hook_name)
+        return [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
+
+    declared = [
+        _as_spec(item) for impl in own("aol_register_actions") for item in impl.function() or ()
+    ]
+    handlers = own("handle_action")
+    if declared and not handlers:
+        raise PluginError("declares action types but implements no handle_action")
+    if handlers and not declared:
+        raise PluginError("implements handle_action but declares no action types "
+                          "(add an aol_register_actions hook)")
+    info.action_types = sorted({spec.name for spec in declared})
+    handler = _positional(handlers[0]) if handlers else None
+    return [Route(spec, info, handler) for spec in declared if handler is not None]
+
+
+def _as_spec(item: str | ActionSpec) -> ActionSpec:
+    spec = ActionSpec(item) if isinstance(item, str) else item
+    if not isinstance(spec, ActionSpec) or not isinstance(spec.name, str) or not spec.name:
+        raise PluginError(f"aol_register_actions returned {item!r}; expected a name or ActionSpec")
+    try:
+        _ = spec.validator
+    except jsonschema.SchemaError as exc:
+        raise PluginError(f"payload schema of {spec.name} is invalid: {exc.message}") from None
+    return spec
+
+
+def _positional(impl: pluggy.HookImpl) -> Handler:
+    """Call an implementation with just the arguments it accepts, without pluggy's loop."""
+    function = impl.function
+    picks = [HANDLE_ARGS.index(name) for name in impl.argnames]
+
+    def handler(*args: Any) -> Any:
+        return function(*[args[i] for i in picks])
+
+    return handler
+
+
+def installed_catalog() -> PluginRegistry:
+    """The plugins selected by the environment, loaded once per process per selection."""
+    settings = Settings.from_env()
+    return _catalog(settings.plugins, settings.disabled_plugins)
+
+
+@functools.lru_cache(maxsize=8)
+def _catalog(selected: Sequence[str] | None, disabled: Sequence[str]) -> PluginRegistry:
+    return load_plugins(Settings(plugins=None if selected is None else tuple(selected),
+                                 disabled_plugins=tuple(disabled)))

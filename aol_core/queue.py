@@ -1,0 +1,440 @@
+"""Enqueue (single, bulk, idempotent) and every state change of an action.
+
+Every change made on behalf of a claim matches the claim's fencing token and RUNNING status,
+so a worker that lost its lease can neither overwrite the outcome of the worker that took
+over nor commit its handler's writes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, case, delete, insert, literal, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from aol_core.config import Settings
+from aol_core.context import LogEntry, PendingArtifact
+from aol_core.db import SQLITE_IMMEDIATE, is_sqlite
+from aol_core.drivers import Claim, driver_for
+from aol_core.errors import (
+    ActionNotFound,
+    IdempotencyConflict,
+    InvalidPayload,
+    InvalidTransition,
+    UnknownActionType,
+)
+from aol_core.models import CLAIMABLE, FINISHED, Action, Artifact, ExecutionLog, Status, Worker
+from aol_core.plugins import ActionCatalog, installed_catalog
+from aol_core.timeutil import require_aware, utcnow
+
+actions = Action.__table__
+logs = ExecutionLog.__table__
+artifacts = Artifact.__table__
+
+#: rows per INSERT statement in bulk enqueue (well under SQLite's bound-parameter limit)
+INSERT_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class NewAction:
+    """One action to enqueue; the fields mirror :func:`enqueue`'s arguments."""
+
+    action_type: str
+    payload: dict[str, Any]
+    idempotency_key: str | None = None
+    not_before: datetime | None = None
+    priority: int = 0
+    max_attempts: int | None = None
+    proof_mode: bool = False
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """The outcome of an enqueue: ``created`` is False when the key already named this action."""
+
+    id: int
+    idempotency_key: str
+    status: str
+    created: bool
+
+
+def enqueue(
+    session: Session,
+    action_type: str,
+    payload: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    not_before: datetime | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    proof_mode: bool = False,
+    force: bool = False,
+) -> Enqueued:
+    """Add an action inside ``session``'s transaction, so it commits or rolls back with it.
+
+    Enqueuing a key that exists returns that action with ``created=False``; the same key
+    with another type or payload raises :class:`IdempotencyConflict`. An action type no
+    installed plugin (or registered worker) declares is refused unless ``force``.
+    """
+    item = NewAction(
+        action_type, payload, idempotency_key, not_before, priority, max_attempts, proof_mode
+    )
+    return enqueue_many(session, [item], force=force)[0]
+
+
+def enqueue_many(
+    session: Session,
+    items: Iterable[NewAction],
+    *,
+    force: bool = False,
+    catalog: ActionCatalog | None = None,
+    settings: Settings | None = None,
+) -> list[Enqueued]:
+    """Enqueue many actions in few statements; results are in the order of ``items``."""
+    catalog = catalog if catalog is not None else installed_catalog()
+    settings = settings if settings is not None else Settings.from_env()
+    conn = session.connection()
+    now = utcnow()
+    rows = [_row(item, now, catalog, settings) for item in items]
+    _refuse_unknown_types(conn, {row["action_type"] for row in rows}, catalog, force)
+
+    wanted: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        _check_same(wanted.setdefault(row["idempotency_key"], row), row)
+    driver = driver_for(conn)
+    fresh = list(wanted.values())
+    inserted: dict[str, int] = {}
+    for start in range(0, len(fresh), INSERT_CHUNK):
+        inserted.update(driver.insert_actions(conn, fresh[start : start + INSERT_CHUNK]))
+    existing = _existing(conn, [key for key in wanted if key not in inserted])
+    for key, found in existing.items():
+        _check_same(found, wanted[key])
+    if any(wanted[key]["not_before"] <= now for key in inserted):
+        driver.notify(conn)
+
+    results = []
+    for row in rows:
+        key = row["idempotency_key"]
+        if key in inserted:
+            results.append(Enqueued(inserted[key], key, Status.PENDING.value, True))
+        else:
+            found = existing[key]
+            results.append(Enqueued(found["id"], key, found["status"], False))
+    return results
+
+
+def _row(item: NewAction, now: datetime, catalog: ActionCatalog, settings: Settings) -> dict[str, Any]:
+    if not isinstance(item.payload, dict):
+        raise InvalidPayload(
+            f"payload for {item.action_type} must be a JSON object, "
+            f"not {type(item.payload).__name__}"
+        )
+    try:
+        payload = json.loads(json.dumps(item.payload))
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayload(f"payload for {item.action_type} is not JSON: {exc}") from None
+    spec = catalog.specs.get(item.action_type)
+    if spec is not None:
+        spec.validate(payload)
+    max_attempts = item.max_attempts or (spec and spec.max_attempts) or settings.max_attempts
+    if max_attempts < 1:
+        raise InvalidPayload(f"max_attempts must be at least 1, not {max_attempts}")
+    not_before = now if item.not_before is None else require_aware(item.not_before, "not_before")
+    return {
+        "action_type": item.action_type,
+        "payload": payload,
+        "idempotency_key": item.idempotency_key or uuid.uuid4().hex,
+        "status": Status.PENDING.value,
+        "priority": item.priority,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "not_before": not_before,
+        "fencing_token": 0,
+        "proof_mode": bool(item.proof_mode),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _refuse_unknown_types(
+    conn: Connection, types: set[str], catalog: ActionCatalog, force: bool
+) -> None:
+    unknown = types - catalog.specs.keys()
+    if not unknown or force:
+        return
+    advertised: set[str] = set()
+    for worker_types in conn.execute(select(Worker.__table__.c.action_types)).scalars():
+        advertised.update(worker_types or ())
+    unknown -= advertised
+    if unknown:
+        known = sorted(catalog.specs.keys() | advertised)
+        raise UnknownActionType(
+            f"unknown action type {', '.join(sorted(unknown))}; known types: "
+            f"{', '.join(known) or 'none (no plugin installed)'} (force to enqueue anyway)"
+        )
+
+
+def _existing(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    columns = (actions.c.id, actions.c.idempotency_key, actions.c.action_type,
+               actions.c.payload, actions.c.status)
+    for start in range(0, len(keys), INSERT_CHUNK):
+        chunk = keys[start : start + INSERT_CHUNK]
+        for row in conn.execute(select(*columns).where(actions.c.idempotency_key.in_(chunk))):
+            found[row.idempotency_key] = dict(row._mapping)
+    return found
+
+
+def _check_same(existing: dict[str, Any], new: dict[str, Any]) -> None:
+    if existing["action_type"] != new["action_type"] or existing["payload"] != new["payload"]:
+        raise IdempotencyConflict(
+            f"idempotency key {new['idempotency_key']!r} already names a "
+            f"{existing['action_type']} action with another payload"
+            if existing["action_type"] == new["action_type"]
+            else f"idempotency key {new['idempotency_key']!r} already names a "
+            f"{existing['action_type']} action, not {new['action_type']}"
+        )
+
+
+# --- transitions of claimed actions (all fenced) -------------------------------------------
+
+
+def _fenced(claim: Claim) -> Any:
+    return (
+        (actions.c.id == claim.id)
+        & (actions.c.fencing_token == claim.fencing_token)
+        & (actions.c.status == Status.RUNNING.value)
+    )
+
+
+def settle(
+    conn: Connection,
+    claim: Claim,
+    status: Status,
+    *,
+    now: datetime,
+    result: Any = None,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+) -> bool:
+    """Move a claimed action out of RUNNING; False if the claim no longer holds the lease."""
+    values: dict[str, Any] = {
+        "status": status.value,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+        "last_error": error,
+        "result": result,
+    }
+    if status.value in FINISHED:
+        values["finished_at"] = now
+    if retry_at is not None:
+        values["not_before"] = retry_at
+    return conn.execute(update(actions).where(_fenced(claim)).values(**values)).rowcount == 1
+
+
+def failure_status(claim: Claim, permanent: bool) -> Status:
+    if permanent:
+        return Status.FAILED
+    return Status.DLQ if claim.attempt >= claim.max_attempts else Status.RETRY
+
+
+def backoff_seconds(attempt: int, settings: Settings) -> float:
+    """Exponential in the attempt number, capped, with jitter over the upper half."""
+    ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def release(engine: Engine, claims: Sequence[Claim], now: datetime) -> int:
+    """Hand back claims whose handler never started: the attempt is not counted."""
+    released = 0
+    with _write(engine) as conn:
+        for claim in claims:
+            statement = (
+                update(actions)
+                .where(_fenced(claim))
+                .values(
+                    status=Status.RETRY.value if claim.attempt > 1 else Status.PENDING.value,
+                    attempts=actions.c.attempts - 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    started_at=None,
+                    updated_at=now,
+                )
+            )
+            released += conn.execute(statement).rowcount
+    return released
+
+
+def rescue_expired(engine: Engine, now: datetime, worker: str) -> list[tuple[int, str]]:
+    """Return actions whose lease ran out to RETRY, or DLQ when no attempts are left.
+
+    Reads first, so an idle worker takes no write lock when nothing expired.
+    """
+    expired = (actions.c.status == Status.RUNNING.value) & (actions.c.lease_expires_at < now)
+    with engine.connect() as conn:
+        if conn.execute(select(actions.c.id).where(expired).limit(1)).first() is None:
+            return []
+    out_of_attempts = actions.c.attempts >= actions.c.max_attempts
+    statement = (
+        update(actions)
+        .where(expired)
+        .values(
+            status=case((out_of_attempts, Status.DLQ.value), else_=Status.RETRY.value),
+            finished_at=case((out_of_attempts, now), else_=None),
+            last_error=literal("lease expired: worker ")
+            + actions.c.lease_owner
+            + literal(" stopped renewing it during attempt ")
+            + actions.c.attempts.cast(actions.c.last_error.type),
+            lease_owner=None,
+            lease_expires_at=None,
+            not_before=now,
+            updated_at=now,
+        )
+        .returning(actions.c.id, actions.c.status, actions.c.attempts, actions.c.last_error)
+    )
+    with _write(engine) as conn:
+        rescued = list(conn.execute(statement))
+        entries = [
+            {
+                "action_id": row.id,
+                "attempt": row.attempts,
+                "ts": now,
+                "level": "ERROR" if row.status == Status.DLQ.value else "WARNING",
+                "message": f"{row.last_error}; "
+                + ("attempts used up, moved to DLQ" if row.status == Status.DLQ.value
+                   else "will be retried"),
+                "worker": worker,
+            }
+            for row in rescued
+        ]
+        if entries:
+            conn.execute(insert(logs), entries)
+    return [(row.id, row.status) for row in rescued]
+
+
+def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until: datetime) -> None:
+    if claims:
+        conn.execute(
+            update(actions)
+            .where(
+                actions.c.lease_owner == worker,
+                actions.c.status == Status.RUNNING.value,
+                actions.c.id.in_([c.id for c in claims]),
+            )
+            .values(lease_expires_at=until)
+        )
+
+
+def write_records(
+    conn: Connection,
+    claim: Claim,
+    worker: str,
+    entries: Sequence[LogEntry],
+    pending: Iterable[PendingArtifact],
+    now: datetime,
+) -> None:
+    """Persist an attempt's log lines and artifacts (an artifact name keeps one copy)."""
+    for artifact in pending:
+        conn.execute(
+            delete(artifacts).where(
+                artifacts.c.action_id == claim.id, artifacts.c.name == artifact.name
+            )
+        )
+        conn.execute(
+            insert(artifacts).values(
+                action_id=claim.id, name=artifact.name, media_type=artifact.media_type,
+                content=artifact.content, sha256=artifact.sha256, created_at=now,
+            )
+        )
+    if entries:
+        conn.execute(
+            insert(logs),
+            [
+                {
+                    "action_id": claim.id, "attempt": claim.attempt, "ts": now,
+                    "level": e.level, "message": e.message, "worker": worker,
+                    "artifact_ref": e.artifact_ref, "artifact_sha256": e.artifact_sha256,
+                }
+                for e in entries
+            ],
+        )
+
+
+def _write(engine: Engine) -> Any:
+    """A transaction that will write: on SQLite it takes the write lock at BEGIN."""
+    if is_sqlite(engine):
+        return engine.connect().execution_options(**SQLITE_IMMEDIATE).begin()
+    return engine.begin()
+
+
+# --- operator commands ----------------------------------------------------------------------
+
+
+def _load(session: Session, action_id: int) -> Action:
+    action = session.get(Action, action_id)
+    if action is None:
+        raise ActionNotFound(f"no action with id {action_id}")
+    return action
+
+
+def retry_action(session: Session, action_id: int) -> Action:
+    """Make a FAILED, DLQ or CANCELLED action due now, with at least one attempt left."""
+    action = _load(session, action_id)
+    if action.status not in (Status.FAILED, Status.DLQ, Status.CANCELLED):
+        raise InvalidTransition(
+            f"action {action_id} is {action.status}; only FAILED, DLQ or CANCELLED can be retried"
+        )
+    now = utcnow()
+    action.status = Status.RETRY.value if action.attempts else Status.PENDING.value
+    action.max_attempts = max(action.max_attempts, action.attempts + 1)
+    action.not_before = now
+    action.updated_at = now
+    action.finished_at = None
+    _operator_log(session, action, f"retried by an operator (attempt {action.attempts + 1} of {action.max_attempts} next)")
+    return action
+
+
+def cancel_action(session: Session, action_id: int) -> Action:
+    """Cancel an action that is not running and not finished."""
+    action = _load(session, action_id)
+    if action.status not in CLAIMABLE:
+        raise InvalidTransition(
+            f"action {action_id} is {action.status}; only PENDING or RETRY can be cancelled"
+        )
+    now = utcnow()
+    action.status = Status.CANCELLED.value
+    action.updated_at = now
+    action.finished_at = now
+    _operator_log(session, action, "cancelled by an operator")
+    return action
+
+
+def _operator_log(session: Session, action: Action, message: str) -> None:
+    session.add(
+        ExecutionLog(
+            action_id=action.id, attempt=action.attempts, ts=utcnow(), level="INFO",
+            message=message, worker=None,
+        )
+    )
+
+
+def has_due(conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
+    """A read-only look for claimable work, so idle workers poll without taking write locks."""
+    statement = (
+        select(actions.c.id)
+        .where(
+            actions.c.status.in_(CLAIMABLE),
+            actions.c.not_before <= now,
+            actions.c.action_type.in_(action_types),
+        )
+        .limit(1)
+    )
+    return conn.execute(statement).first() is not None

@@ -1,0 +1,52 @@
+"""What a plugin declares about an action type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import jsonschema
+from jsonschema.protocols import Validator
+
+from aol_core.errors import InvalidPayload
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """An action type a plugin handles.
+
+    ``payload_schema`` is a JSON Schema checked at enqueue and again before dispatch (a
+    payload that breaks it fails permanently, it is never retried). ``max_attempts``
+    overrides the default for actions of this type enqueued without their own.
+    ``timeout`` (seconds) bounds a run: past it the worker stops extending the lease, so
+    the action is taken over and the late outcome is refused.
+    """
+
+    name: str
+    description: str = ""
+    payload_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    max_attempts: int | None = None
+    timeout: float | None = None
+
+    @cached_property
+    def validator(self) -> Validator | None:
+        """The schema's validator, built once; raises ``SchemaError`` for a broken schema."""
+        if self.payload_schema is None:
+            return None
+        cls = jsonschema.validators.validator_for(
+            self.payload_schema, default=jsonschema.Draft202012Validator
+        )
+        cls.check_schema(self.payload_schema)
+        validator: Validator = cls(self.payload_schema)
+        return validator
+
+    def validate(self, payload: Mapping[str, Any]) -> None:
+        """Refuse a payload that breaks the declared schema, naming where and why."""
+        if self.validator is None:
+            return
+        error = jsonschema.exceptions.best_match(self.validator.iter_errors(payload))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "payload"
+            raise InvalidPayload(f"invalid payload for {self.name} at {where}: {error.message}")

@@ -1,0 +1,81 @@
+"""pytest fixtures for AOL and its plugin authors, registered through the ``pytest11`` entry point.
+
+``aol_database_url`` runs each test that uses it on SQLite and on PostgreSQL. PostgreSQL
+comes from ``AOL_TEST_POSTGRES_URL`` (default: the local server, database ``test``); each
+test gets a schema of its own. An unreachable server skips with the reason, unless
+``AOL_REQUIRE_POSTGRES=1`` (as in CI), which makes it an error.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from aol_core.db import parse_url
+from aol_core.testing import ActionHarness
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_url() -> str:
+    return os.environ.get("AOL_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def aol_postgres_server() -> str:
+    """The PostgreSQL URL, reachable (checked once per test session)."""
+    url = postgres_url()
+    engine = sa.create_engine(parse_url(url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        reason = f"PostgreSQL unreachable at {url}: {type(exc).__name__}: {exc}".splitlines()[0]
+        if os.environ.get("AOL_REQUIRE_POSTGRES", "") not in ("", "0"):
+            pytest.fail(f"{reason} (AOL_REQUIRE_POSTGRES is set)")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def aol_postgres_url(aol_postgres_server: str) -> Iterator[str]:
+    """A URL whose connections see only a fresh schema of their own (dropped afterwards)."""
+    schema = f"aol_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(parse_url(aol_postgres_server))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = parse_url(aol_postgres_server).update_query_dict(
+        {"options": f"-csearch_path={schema}"}
+    )
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def aol_sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'aol-test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def aol_database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database: once SQLite, once PostgreSQL."""
+    fixture = "aol_sqlite_url" if request.param == "sqlite" else "aol_postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def aol_harness(aol_database_url: str) -> Iterator[ActionHarness]:
+    """AOL's and the installed plugins' tables in a fresh database, and a synchronous worker."""
+    harness = ActionHarness(aol_database_url)
+    yield harness
+    harness.close()

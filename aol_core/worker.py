@@ -1,0 +1,292 @@
+"""The worker loop: claim in batches, run on threads, heartbeat, obey the switches, stop cleanly.
+
+Threads: the main loop claims and watches the control flags; ``concurrency`` runner threads
+each dispatch one action at a time with their own session; a heartbeat thread keeps the
+worker's registration and its leases alive. Stopping (signal, kill switch, ``--burst`` out of
+work) stops claiming, hands back claimed actions that had not started, and lets running ones
+finish within the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import queue as queue_module
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib.metadata import version
+
+import sqlalchemy
+from sqlalchemy import Engine
+
+from aol_core import queue, worker_registry
+from aol_core.config import Settings
+from aol_core.control import Flags, read_flags
+from aol_core.db import mask_url
+from aol_core.dispatch import Dispatcher, Outcome
+from aol_core.drivers import Claim, driver_for
+from aol_core.plugins import PluginRegistry
+from aol_core.timeutil import utcnow
+
+log = logging.getLogger("aol.worker")
+
+
+@dataclass
+class _Held:
+    """A claim this worker holds, and when its lease must stop being extended."""
+
+    claim: Claim
+    timeout: float | None = None
+    deadline: float | None = None
+    overdue_reported: bool = False
+
+
+@dataclass
+class WorkerOptions:
+    name: str | None = None
+    concurrency: int = 1
+    proof_mode: bool = False
+    burst: bool = False
+    allow_broken_plugins: bool = False
+    extra_versions: dict[str, str] = field(default_factory=dict)
+
+
+class Worker:
+    def __init__(
+        self, engine: Engine, registry: PluginRegistry, settings: Settings, options: WorkerOptions
+    ) -> None:
+        registry.check(options.allow_broken_plugins)
+        self.engine = engine
+        self.registry = registry
+        self.settings = settings
+        self.options = options
+        self.identity = worker_registry.WorkerIdentity.here(options.name)
+        self.name = self.identity.name
+        self.driver = driver_for(engine)
+        self.action_types = sorted(registry.routes)
+        self.dispatcher = Dispatcher(engine, registry, settings, self.name)
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.ready: queue_module.Queue[Claim | None] = queue_module.Queue()
+        self.held: dict[int, _Held] = {}
+        self.lock = threading.Lock()
+        self.flags = Flags()
+        self.counts: Counter[str] = Counter()
+        self.stop_reason = ""
+
+    @property
+    def alive_for(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_seconds)
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stopping.is_set():
+            self.stop_reason = reason
+            log.info("stopping (%s): no new claims; finishing running actions", reason)
+        self.stopping.set()
+        self.wake.set()
+
+    def run(self) -> int:
+        with self.engine.connect() as conn:
+            self.flags = read_flags(conn)
+        if self.flags.killed:
+            log.warning("the kill switch is set (aol control revive clears it); not starting")
+            return 0
+        with self.engine.begin() as conn:
+            worker_registry.register(
+                conn, self.identity, versions=self._versions(), action_types=self.action_types,
+                degraded=bool(self.registry.broken), now=utcnow(), alive_for=self.alive_for,
+            )
+        self._announce()
+        listener = self.driver.listen(self.engine, self.wake)
+        runners = [
+            threading.Thread(target=self._run_actions, name=f"aol-run-{i}", daemon=True)
+            for i in range(self.options.concurrency)
+        ]
+        beating = threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(beating,), name="aol-heartbeat",
+                                 daemon=True)
+        for thread in [*runners, heart]:
+            thread.start()
+        try:
+            self._claim_loop()
+        finally:
+            self._finish(runners)
+            beating.set()
+            heart.join(timeout=5)
+            if listener is not None:
+                listener.stop()
+            with self.engine.begin() as conn:
+                worker_registry.deregister(conn, self.name, utcnow())
+            log.info("worker %s stopped (%s): %s", self.name, self.stop_reason or "done",
+                     ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items())) or "no actions")
+        return 0
+
+    # --- the main loop ------------------------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        settings = self.settings
+        capacity = self.options.concurrency + settings.batch_size
+        last_flags = last_rescue = 0.0
+        idle = True
+        while not self.stopping.is_set():
+            clock = time.monotonic()
+            if idle or clock - last_flags >= settings.poll_interval:
+                with self.engine.connect() as conn:
+                    self.flags = read_flags(conn)
+                last_flags = clock
+                if self.flags.killed:
+                    self.request_stop("kill switch")
+                    break
+                if self.flags.paused:
+                    self._sleep(settings.poll_interval)
+                    continue
+            if clock - last_rescue >= settings.lease_seconds / 4:
+                self._rescue()
+                last_rescue = clock
+            room = capacity - len(self.held)
+            if room <= 0 or not self.action_types:
+                self._sleep(settings.poll_interval)
+                continue
+            claims = self._claim(min(settings.batch_size, room), idle)
+            if claims:
+                idle = False
+                continue
+            idle = True
+            if self.options.burst and not self.held:
+                self.request_stop("burst: nothing due")
+                break
+            self._sleep(settings.poll_interval)
+
+    def _claim(self, limit: int, idle: bool) -> list[Claim]:
+        now = utcnow()
+        if idle:
+            with self.engine.connect() as conn:
+                if not queue.has_due(conn, self.action_types, now):
+                    return []
+        claims = self.driver.claim(
+            self.engine, worker=self.name, action_types=self.action_types, limit=limit,
+            lease_seconds=self.settings.lease_seconds, now=now,
+        )
+        with self.lock:
+            for claim in claims:
+                timeout = self.registry.routes[claim.action_type].spec.timeout
+                self.held[claim.id] = _Held(claim, timeout)
+        for claim in claims:
+            self.ready.put(claim)
+        return claims
+
+    def _rescue(self) -> None:
+        for action_id, status in queue.rescue_expired(self.engine, utcnow(), self.name):
+            log.warning("action %s: lease expired; now %s", action_id, status)
+
+    def _sleep(self, seconds: float) -> None:
+        self.wake.wait(seconds)
+        self.wake.clear()
+
+    # --- runners ------------------------------------------------------------------------
+
+    def _run_actions(self) -> None:
+        while True:
+            claim = self.ready.get()
+            if claim is None:
+                return
+            proof = claim.proof_mode or self.options.proof_mode or self.flags.proof_mode
+            with self.lock:
+                held = self.held[claim.id]
+                if held.timeout is not None:
+                    held.deadline = time.monotonic() + held.timeout
+            try:
+                self._report(self.dispatcher.run(claim, proof))
+            except Exception:
+                log.exception("action %s: could not record its outcome; its lease will expire "
+                              "and it will be retried", claim.id)
+                self.counts["unrecorded"] += 1
+            finally:
+                with self.lock:
+                    self.held.pop(claim.id, None)
+                self.wake.set()
+
+    def _report(self, outcome: Outcome) -> None:
+        claim = outcome.claim
+        word = outcome.status.value if outcome.status else "LEASE LOST"
+        self.counts[word] += 1
+        level = logging.INFO if outcome.status and outcome.status.value == "SUCCESS" else (
+            logging.WARNING)
+        log.log(level, "action %s %s attempt %s/%s: %s in %.1f ms%s", claim.id,
+                claim.action_type, claim.attempt, claim.max_attempts, word,
+                outcome.seconds * 1000, f" ({outcome.error})" if outcome.error else "")
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        interval = self.settings.lease_seconds / 3
+        while not stop.wait(interval):
+            now = utcnow()
+            with self.lock:
+                keep = [h.claim for h in self.held.values() if not self._overdue(h)]
+            try:
+                with self.engine.begin() as conn:
+                    worker_registry.heartbeat(conn, self.name, now, self.alive_for)
+                    queue.extend_leases(conn, self.name, keep, now + self.alive_for)
+            except Exception as exc:
+                log.warning("heartbeat failed (%s); will try again", exc)
+
+    def _overdue(self, held: _Held) -> bool:
+        if held.deadline is None or time.monotonic() < held.deadline:
+            return False
+        if not held.overdue_reported:
+            held.overdue_reported = True
+            log.warning("action %s exceeded its timeout; its lease is no longer extended",
+                        held.claim.id)
+        return True
+
+    # --- stopping -----------------------------------------------------------------------
+
+    def _finish(self, runners: list[threading.Thread]) -> None:
+        unstarted: list[Claim] = []
+        while True:
+            try:
+                claim = self.ready.get_nowait()
+            except queue_module.Empty:
+                break
+            if claim is not None:
+                unstarted.append(claim)
+        if unstarted:
+            with self.lock:
+                for claim in unstarted:
+                    self.held.pop(claim.id, None)
+            handed = queue.release(self.engine, unstarted, utcnow())
+            log.info("handed back %d claimed action(s) that had not started", handed)
+        for _ in runners:
+            self.ready.put(None)
+        deadline = time.monotonic() + self.settings.grace_seconds
+        for thread in runners:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in runners):
+            log.warning("%d action(s) still running after the %.0f s grace period; leaving "
+                        "them to lease expiry", len(self.held), self.settings.grace_seconds)
+
+    def _versions(self) -> dict[str, str]:
+        return {
+            "aol-core": version("aol-core"),
+            "python": platform.python_version(),
+            "sqlalchemy": sqlalchemy.__version__,
+            **{p.distribution: p.version for p in self.registry.plugins if p.status == "loaded"},
+            **self.options.extra_versions,
+        }
+
+    def _announce(self) -> None:
+        s, o = self.settings, self.options
+        log.info("worker %s started on %s (%s)", self.name, mask_url(self.engine.url),
+                 self.driver.name)
+        for plugin in self.registry.plugins:
+            log.info("plugin %s: %s%s", plugin.label, plugin.status,
+                     f" [{', '.join(plugin.action_types)}]" if plugin.action_types else
+                     f" ({plugin.error})" if plugin.error else "")
+        if self.registry.broken:
+            log.warning("running DEGRADED: %d broken plugin(s)", len(self.registry.broken))
+        log.info("runs %s; concurrency %d, batch %d, lease %.0f s, poll %.2f s, proof %s%s",
+                 ", ".join(self.action_types) or "no action types", o.concurrency, s.batch_size,
+                 s.lease_seconds, s.poll_interval, "on" if o.proof_mode else "per flags",
+                 ", burst" if o.burst else "")

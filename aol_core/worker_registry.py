@@ -1,0 +1,78 @@
+"""Workers announce themselves and heartbeat, so ``aol health`` can tell who is alive."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from aol_core.errors import AOLError
+from aol_core.models import Worker
+
+workers = Worker.__table__
+
+
+@dataclass(frozen=True)
+class WorkerIdentity:
+    name: str
+    host: str
+    pid: int
+
+    @classmethod
+    def here(cls, name: str | None) -> WorkerIdentity:
+        host, pid = socket.gethostname(), os.getpid()
+        return cls(name or f"{host}:{pid}", host, pid)
+
+
+def register(
+    conn: Connection,
+    identity: WorkerIdentity,
+    *,
+    versions: dict[str, Any],
+    action_types: Sequence[str],
+    degraded: bool,
+    now: datetime,
+    alive_for: timedelta,
+) -> None:
+    """Add this worker; a live worker of the same name is refused, a dead one replaced."""
+    row = conn.execute(
+        select(workers.c.alive_until, workers.c.stopped_at).where(workers.c.name == identity.name)
+    ).first()
+    if row is not None and row.stopped_at is None and row.alive_until > now:
+        raise AOLError(f"a live worker is already named {identity.name!r}; choose another --name")
+    conn.execute(delete(workers).where(workers.c.name == identity.name))
+    conn.execute(
+        insert(workers).values(
+            name=identity.name, host=identity.host, pid=identity.pid, versions=versions,
+            action_types=sorted(action_types), degraded=degraded, started_at=now,
+            last_heartbeat=now, alive_until=now + alive_for, stopped_at=None,
+        )
+    )
+
+
+def heartbeat(conn: Connection, name: str, now: datetime, alive_for: timedelta) -> None:
+    conn.execute(
+        update(workers)
+        .where(workers.c.name == name)
+        .values(last_heartbeat=now, alive_until=now + alive_for)
+    )
+
+
+def deregister(conn: Connection, name: str, now: datetime) -> None:
+    conn.execute(
+        update(workers).where(workers.c.name == name).values(stopped_at=now, alive_until=now)
+    )
+
+
+def live_workers(conn: Connection, now: datetime) -> list[Any]:
+    return list(
+        conn.execute(
+            select(workers).where(workers.c.stopped_at.is_(None), workers.c.alive_until > now)
+        )
+    )
