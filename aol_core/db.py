@@ -7,6 +7,8 @@ without it an enqueue in the caller's transaction would not roll back with it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,6 +81,15 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("aol_sqlite_begin", "")
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: on SQLite it takes the write lock at BEGIN, so it waits
+    its turn (busy timeout) instead of failing when a read must be upgraded to a write."""
+    options = SQLITE_IMMEDIATE if is_sqlite(engine) else {}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -199,6 +199,10 @@ def installed_catalog() -> PluginRegistry:
 
 
 @functools.lru_cache(maxsize=8)
-def _catalog(selected: Sequence[str] | None, disabled: Sequence[str]) -> PluginRegistry:
-    return load_plugins(Settings(plugins=None if selected is None else tuple(selected),
-                                 disabled_plugins=tuple(disabled)))
+def _catalog(selected: tuple[str, ...] | None, disabled: tuple[str, ...]) -> PluginRegistry:
+    return load_plugins(Settings(plugins=selected, disabled_plugins=disabled))
+
+
+def forget_installed() -> None:
+    """Drop the cached discovery (after installing plugins, or between tests)."""
+    _catalog.cache_clear()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from aol_core.config import Settings
 from aol_core.context import LogEntry, PendingArtifact
-from aol_core.db import SQLITE_IMMEDIATE, is_sqlite
+from aol_core.db import write_transaction
 from aol_core.drivers import Claim, driver_for
 from aol_core.errors import (
     ActionNotFound,
@@ -255,7 +255,7 @@ def backoff_seconds(attempt: int, settings: Settings) -> float:
 def release(engine: Engine, claims: Sequence[Claim], now: datetime) -> int:
     """Hand back claims whose handler never started: the attempt is not counted."""
     released = 0
-    with _write(engine) as conn:
+    with write_transaction(engine) as conn:
         for claim in claims:
             statement = (
                 update(actions)
@@ -300,7 +300,7 @@ def rescue_expired(engine: Engine, now: datetime, worker: str) -> list[tuple[int
         )
         .returning(actions.c.id, actions.c.status, actions.c.attempts, actions.c.last_error)
     )
-    with _write(engine) as conn:
+    with write_transaction(engine) as conn:
         rescued = list(conn.execute(statement))
         entries = [
             {
@@ -366,13 +366,6 @@ def write_records(
                 for e in entries
             ],
         )
-
-
-def _write(engine: Engine) -> Any:
-    """A transaction that will write: on SQLite it takes the write lock at BEGIN."""
-    if is_sqlite(engine):
-        return engine.connect().execution_options(**SQLITE_IMMEDIATE).begin()
-    return engine.begin()
 
 
 # --- operator commands ----------------------------------------------------------------------

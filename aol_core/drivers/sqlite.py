@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import Connection
 
-from aol_core.db import SQLITE_IMMEDIATE
+from aol_core.db import write_transaction
 from aol_core.drivers.base import CLAIM_COLUMNS, Claim, Listener, actions, claim_from_row
 from aol_core.models import CLAIMABLE, Status
 
@@ -57,7 +57,7 @@ class SQLiteDriver:
             )
             .returning(*CLAIM_COLUMNS)
         )
-        with engine.connect().execution_options(**SQLITE_IMMEDIATE) as conn, conn.begin():
+        with write_transaction(engine) as conn:
             claims = [claim_from_row(row) for row in conn.execute(statement)]
         return sorted(claims, key=lambda c: c.sort_key)
 

@@ -1,0 +1,5 @@
+import sys
+
+from aol_core.cli import main
+
+sys.exit(main())

@@ -1,0 +1,34 @@
+"""Helpers shared by AOL's tests (importable as ``helpers``: pytest puts tests/ on the path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from aol_core.models import Action
+
+
+def aol(*args: str, db_url: str, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real ``aol`` command in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "aol_core.cli", "--db", db_url, *args],
+        capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def statuses(sessions: sessionmaker[Session]) -> dict[int, str]:
+    with sessions() as session:
+        return dict(session.execute(select(Action.id, Action.status)).all())  # type: ignore[arg-type]
+
+
+def fetch(sessions: sessionmaker[Session], action_id: int) -> Action:
+    with sessions() as session:
+        action = session.get(Action, action_id)
+        assert action is not None
+        return action

@@ -1,0 +1,171 @@
+"""Running one action: transactions, outcome classification, logs, artifacts and fencing."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import func, select, text, update
+
+from aol_core.drivers import Claim, driver_for
+from aol_core.models import Action, Status
+from aol_core.testing import ActionHarness
+from aol_core.timeutil import utcnow
+
+
+def runs(harness: ActionHarness, action_id: int | None = None) -> int:
+    sql = "SELECT count(*) FROM test_actions_runs"
+    with harness.session() as session:
+        if action_id is None:
+            return session.scalar(text(sql)) or 0
+        return session.scalar(text(sql + " WHERE action_id = :a"), {"a": action_id}) or 0
+
+
+def test_success_commits_handler_writes_with_the_outcome(harness: ActionHarness) -> None:
+    action = harness.run("TEST_RECORD", {"tag": "t"})
+    assert action.status == Status.SUCCESS
+    assert action.result == {"key": action.idempotency_key, "attempt": 1}
+    assert action.finished_at is not None and action.lease_owner is None
+    assert runs(harness, action.id) == 1
+
+
+def test_handler_receives_the_idempotency_key_in_its_payload(harness: ActionHarness) -> None:
+    action = harness.run("TEST_RECORD", {}, idempotency_key="order-17")
+    assert action.result["key"] == "order-17"
+
+
+def test_failure_rolls_back_handler_writes(harness: ActionHarness) -> None:
+    action = harness.run("TEST_FAIL", {"write_first": True})
+    assert action.status == Status.RETRY
+    assert runs(harness, action.id) == 0
+
+
+def test_failure_logs_survive_the_rollback(harness: ActionHarness) -> None:
+    action = harness.run("TEST_FAIL", {"mode": "error"})
+    entries = [(e.level, e.message.splitlines()[0]) for e in harness.logs(action.id)]
+    assert entries[0] == ("INFO", "about to fail")
+    assert entries[1][0] == "ERROR"
+    assert "RuntimeError: boom on attempt 1" in entries[1][1]
+
+
+def test_a_plain_exception_is_retried_with_backoff(harness: ActionHarness) -> None:
+    harness.dispatcher.settings = harness.settings.with_overrides(retry_base_seconds=60)
+    before = utcnow()
+    action = harness.run("TEST_FAIL", {})
+    assert action.status == Status.RETRY
+    assert action.last_error == "RuntimeError: boom on attempt 1"
+    # attempt 1 waits between half and all of the base delay (jitter)
+    assert 29 <= (action.not_before - before).total_seconds() <= 62
+
+
+def test_retryable_error_delay_overrides_the_backoff(harness: ActionHarness) -> None:
+    before = utcnow()
+    action = harness.run("TEST_FAIL", {"mode": "retryable", "delay": 600})
+    assert action.status == Status.RETRY
+    assert 599 <= (action.not_before - before).total_seconds() <= 602
+
+
+def test_permanent_error_fails_at_once_with_one_error_log(harness: ActionHarness) -> None:
+    action = harness.run("TEST_FAIL", {"mode": "permanent"}, max_attempts=5)
+    assert (action.status, action.attempts) == (Status.FAILED, 1)
+    assert [e.level for e in harness.logs(action.id)].count("ERROR") == 1
+    assert harness.run_due() == []
+
+
+def test_attempts_used_up_move_the_action_to_dlq(harness: ActionHarness) -> None:
+    action_id = harness.enqueue("TEST_FAIL", {}, max_attempts=3)
+    for _ in range(5):
+        harness.run_due()
+    action = harness.action(action_id)
+    assert (action.status, action.attempts) == (Status.DLQ, 3)
+    assert "moved to DLQ" in harness.logs(action_id)[-1].message
+
+
+def test_a_retry_that_succeeds_ends_in_success(harness: ActionHarness) -> None:
+    action_id = harness.enqueue("TEST_FAIL", {"times": 2})
+    for _ in range(3):
+        harness.run_due()
+    action = harness.action(action_id)
+    assert (action.status, action.attempts, action.result) == (
+        Status.SUCCESS, 3, {"recovered_on": 3})
+
+
+def test_a_handler_may_not_commit_on_its_own(harness: ActionHarness) -> None:
+    action = harness.run("TEST_COMMIT", {})
+    assert action.status == Status.FAILED
+    assert "handlers must not commit" in (action.last_error or "")
+    assert runs(harness, action.id) == 0
+
+
+def test_a_result_json_cannot_hold_fails_permanently(harness: ActionHarness) -> None:
+    action = harness.run("TEST_BAD_RESULT", {})
+    assert action.status == Status.FAILED
+    assert "JSON cannot hold" in (action.last_error or "")
+
+
+def test_a_payload_breaking_the_schema_at_dispatch_fails_permanently(
+    harness: ActionHarness,
+) -> None:
+    action_id = harness.enqueue("TEST_STRICT", {"n": 1})
+    with harness.session() as session:
+        session.execute(update(Action).where(Action.id == action_id).values(payload={"n": "x"}))
+    harness.run_due()
+    action = harness.action(action_id)
+    assert (action.status, action.attempts) == (Status.FAILED, 1)
+    assert "invalid payload for TEST_STRICT at n" in (action.last_error or "")
+
+
+def test_enqueue_from_a_handler_commits_with_its_success(harness: ActionHarness) -> None:
+    harness.run("TEST_ENQUEUE", {"child_key": "child"})
+    with harness.session() as session:
+        assert session.scalar(select(func.count()).where(Action.idempotency_key == "child")) == 1
+
+
+def test_enqueue_from_a_failing_handler_rolls_back(harness: ActionHarness) -> None:
+    harness.run("TEST_ENQUEUE", {"child_key": "child", "then_fail": True})
+    with harness.session() as session:
+        assert session.scalar(select(func.count()).where(Action.idempotency_key == "child")) == 0
+
+
+def test_artifacts_are_stored_with_their_sha256(harness: ActionHarness) -> None:
+    action = harness.run("TEST_ARTIFACT", {"text": "proof body"})
+    (artifact,) = harness.artifacts(action.id)
+    digest = hashlib.sha256(b"proof body").hexdigest()
+    assert (artifact.name, artifact.content, artifact.sha256) == ("proof.txt", b"proof body",
+                                                                  digest)
+    assert action.result["uri"] == f"aol://artifacts/{action.id}/proof.txt"
+    logged = [e for e in harness.logs(action.id) if e.artifact_ref]
+    assert [(e.artifact_ref, e.artifact_sha256) for e in logged] == [(action.result["uri"], digest)]
+
+
+def test_a_retry_keeps_one_copy_of_an_artifact(harness: ActionHarness) -> None:
+    action_id = harness.enqueue("TEST_ARTIFACT", {"fail_times": 2})
+    for _ in range(3):
+        harness.run_due()
+    assert harness.action(action_id).status == Status.SUCCESS
+    assert len(harness.artifacts(action_id)) == 1
+
+
+def test_proof_mode_reaches_the_handler(harness: ActionHarness) -> None:
+    assert harness.run("TEST_ARTIFACT", {}, proof_mode=True).result["proof_mode"] is True
+    assert harness.run("TEST_ARTIFACT", {}).result["proof_mode"] is False
+
+
+def test_an_outcome_with_a_stale_fencing_token_is_refused(harness: ActionHarness) -> None:
+    action_id = harness.enqueue("TEST_RECORD", {"tag": "stale"})
+    (stale,) = _claim(harness)
+    # another worker took the action over: a new claim means a new token
+    with harness.session() as session:
+        session.execute(update(Action).where(Action.id == action_id).values(
+            fencing_token=Action.fencing_token + 1))
+    outcome = harness.dispatcher.run(stale, proof_mode=False)
+    assert outcome.status is None
+    assert runs(harness, action_id) == 0
+    action = harness.action(action_id)
+    assert action.status == Status.RUNNING
+    assert any("lost its lease" in e.message for e in harness.logs(action_id))
+
+
+def _claim(harness: ActionHarness) -> list[Claim]:
+    return driver_for(harness.engine).claim(
+        harness.engine, worker="w", action_types=sorted(harness.registry.routes), limit=10,
+        lease_seconds=30, now=utcnow())

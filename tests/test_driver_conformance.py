@@ -1,0 +1,130 @@
+"""The driver contract, run against every database driver (River-style conformance suite)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from aol_core import NewAction, enqueue_many
+from aol_core.drivers import Claim, driver_for
+from aol_core.models import Status
+from aol_core.timeutil import utcnow
+from helpers import fetch
+
+TYPES = ["TEST_NOOP", "TEST_RECORD"]
+
+
+def add(sessions: sessionmaker[Session], *items: NewAction) -> list[int]:
+    with sessions() as session, session.begin():
+        return [done.id for done in enqueue_many(session, items)]
+
+
+def claim(engine: Engine, limit: int = 10, types: list[str] = TYPES, worker: str = "w1",
+          now: datetime | None = None) -> list[Claim]:
+    return driver_for(engine).claim(engine, worker=worker, action_types=types, limit=limit,
+                                    lease_seconds=30, now=now or utcnow())
+
+
+def test_claim_orders_by_priority_then_not_before_then_id(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    past = utcnow() - timedelta(minutes=5)
+    ids = add(
+        sessions,
+        NewAction("TEST_NOOP", {"n": 0}),
+        NewAction("TEST_NOOP", {"n": 1}, priority=5),
+        NewAction("TEST_NOOP", {"n": 2}, not_before=past),
+        NewAction("TEST_NOOP", {"n": 3}, priority=5, not_before=past),
+        NewAction("TEST_NOOP", {"n": 4}),
+    )
+    assert [c.id for c in claim(engine)] == [ids[3], ids[1], ids[2], ids[0], ids[4]]
+
+
+def test_claim_takes_no_more_than_its_limit(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    add(sessions, *(NewAction("TEST_NOOP", {"n": n}) for n in range(7)))
+    assert len(claim(engine, limit=3)) == 3
+    assert len(claim(engine, limit=10)) == 4
+
+
+def test_claim_skips_actions_not_yet_due(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    add(sessions, NewAction("TEST_NOOP", {}, not_before=utcnow() + timedelta(minutes=1)))
+    assert claim(engine) == []
+
+
+def test_claim_takes_only_the_types_asked_for(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    noop, record = add(sessions, NewAction("TEST_NOOP", {}), NewAction("TEST_RECORD", {}))
+    assert [c.id for c in claim(engine, types=["TEST_RECORD"])] == [record]
+
+
+def test_claim_leases_the_row_and_counts_an_attempt(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    (action_id,) = add(sessions, NewAction("TEST_NOOP", {"x": 1}, idempotency_key="k"))
+    now = datetime.now(UTC)
+    (taken,) = claim(engine, worker="w-lease", now=now)
+    row = fetch(sessions, action_id)
+    assert (row.status, row.attempts, row.lease_owner) == (Status.RUNNING, 1, "w-lease")
+    assert row.lease_expires_at == now + timedelta(seconds=30)
+    assert (taken.attempt, taken.fencing_token, taken.payload, taken.idempotency_key) == (
+        1, row.fencing_token, {"x": 1}, "k")
+
+
+def test_a_claimed_action_is_not_claimed_again(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    add(sessions, NewAction("TEST_NOOP", {}))
+    assert len(claim(engine, worker="a")) == 1
+    assert claim(engine, worker="b") == []
+
+
+def test_each_claim_issues_a_new_fencing_token(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    (action_id,) = add(sessions, NewAction("TEST_NOOP", {}))
+    first = claim(engine)[0]
+    with sessions() as session, session.begin():
+        from aol_core.models import Action
+        row = session.get(Action, action_id)
+        assert row is not None
+        row.status = Status.RETRY.value
+    second = claim(engine)[0]
+    assert second.fencing_token > first.fencing_token
+    assert second.attempt == 2
+
+
+def test_concurrent_claims_never_share_an_action(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    add(sessions, *(NewAction("TEST_NOOP", {"n": n}) for n in range(400)))
+    taken: list[list[int]] = [[] for _ in range(4)]
+
+    def drain(slot: int) -> None:
+        while batch := claim(engine, limit=7, worker=f"w{slot}"):
+            taken[slot].extend(c.id for c in batch)
+
+    threads = [threading.Thread(target=drain, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    everything = [i for ids in taken for i in ids]
+    assert len(everything) == len(set(everything)) == 400
+
+
+def test_insert_actions_reports_only_new_keys(engine: Engine) -> None:
+    now = utcnow()
+    row = {"action_type": "TEST_NOOP", "payload": {}, "status": "PENDING", "priority": 0,
+           "attempts": 0, "max_attempts": 1, "not_before": now, "fencing_token": 0,
+           "proof_mode": False, "created_at": now, "updated_at": now}
+    driver = driver_for(engine)
+    with engine.begin() as conn:
+        first = driver.insert_actions(conn, [{**row, "idempotency_key": "a"}])
+        second = driver.insert_actions(
+            conn, [{**row, "idempotency_key": "a"}, {**row, "idempotency_key": "b"}])
+    assert list(first) == ["a"]
+    assert list(second) == ["b"]
