@@ -24,7 +24,7 @@ class ActionQueue:
         idempotency_key: str | None = None,
         not_before: datetime | None = None,
     ) -> Action:
-        """Enqueue, or return the existing action when the key is known (never an IntegrityError)."""
+        """Enqueue, or return the existing action for a known key (never an IntegrityError)."""
         enqueued = enqueue(
             session, action_type, payload, idempotency_key=idempotency_key, not_before=not_before
         )

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from aol_core.models import Control
+from aol_core.models import control_table as control
 from aol_core.timeutil import utcnow
-
-control = Control.__table__
 
 MEANINGS = {
     "paused": "workers stop claiming new actions; running ones finish",
@@ -28,10 +26,13 @@ class Flags:
 
 def read_flags(conn: Connection) -> Flags:
     row = conn.execute(select(control.c.paused, control.c.killed, control.c.proof_mode)).first()
-    return Flags() if row is None else Flags(bool(row.paused), bool(row.killed), bool(row.proof_mode))
+    if row is None:
+        return Flags()
+    return Flags(bool(row.paused), bool(row.killed), bool(row.proof_mode))
 
 
 def set_flag(conn: Connection, name: str, value: bool) -> None:
     if name not in MEANINGS:
         raise ValueError(f"unknown control flag {name!r}")
-    conn.execute(update(control).where(control.c.id == 1).values({name: value, "updated_at": utcnow()}))
+    values = {name: value, "updated_at": utcnow()}
+    conn.execute(update(control).where(control.c.id == 1).values(values))

@@ -108,12 +108,12 @@ class Dispatcher:
             message += "\n" + "".join(traceback.format_exception(exc)).rstrip()
         context.logs.append(LogEntry("ERROR", message))
         with self.engine.begin() as conn:
-            if not queue.settle(conn, claim, status, now=now, error=error, retry_at=retry_at):
+            settled = queue.settle(conn, claim, status, now=now, error=error, retry_at=retry_at)
+            if not settled:
                 context.logs.append(_lost_entry(claim))
-                status = None
             queue.write_records(conn, claim, self.worker, context.logs,
                                 context.artifacts.values(), now)
-        return Outcome(claim, status, time.monotonic() - started, error)
+        return Outcome(claim, status if settled else None, time.monotonic() - started, error)
 
     def _lease_lost(self, claim: Claim, context: ActionContext, started: float) -> Outcome:
         context.logs.append(_lost_entry(claim))

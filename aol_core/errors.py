@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class PermanentError(Exception):
-    """Raised by a handler when retrying cannot help (bad input): the action becomes FAILED at once."""
+    """Raised by a handler when retrying cannot help (bad input): the action fails at once."""
 
 
 class RetryableError(Exception):

@@ -60,10 +60,10 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         flags = read_flags(conn)
         report.flags = {"paused": flags.paused, "killed": flags.killed,
                         "proof_mode": flags.proof_mode}
-        report.counts = dict(conn.execute(  # type: ignore[arg-type]
+        report.counts = dict(conn.execute(
             select(Action.status, func.count()).group_by(Action.status)).all())
         live = live_workers(conn, now)
-        waiting = dict(conn.execute(  # type: ignore[arg-type]
+        waiting = dict(conn.execute(
             select(Action.action_type, func.count())
             .where(Action.status.in_(CLAIMABLE)).group_by(Action.action_type)).all())
     report.workers = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -79,7 +80,10 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONValue}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONValue,
+    }
 
 
 class Action(Base):
@@ -203,3 +207,11 @@ class Worker(Base):
     #: the worker counts as alive until this time unless it heartbeats again
     alive_until: Mapped[datetime]
     stopped_at: Mapped[datetime | None]
+
+
+# Core (non-ORM) handles on the tables, typed as tables, for the hot paths.
+actions_table = cast(Table, Action.__table__)
+logs_table = cast(Table, ExecutionLog.__table__)
+artifacts_table = cast(Table, Artifact.__table__)
+control_table = cast(Table, Control.__table__)
+workers_table = cast(Table, Worker.__table__)

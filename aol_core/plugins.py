@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pluggy
@@ -79,7 +79,7 @@ class PluginRegistry:
         if not allow_broken:
             problems += [f"plugin {p.label} is broken: {p.error}" for p in self.broken]
         if problems:
-            hint = "" if allow_broken or not self.broken else " (--allow-broken-plugins runs the rest)"
+            hint = " (--allow-broken-plugins runs the rest)" if self.broken else ""
             raise PluginError("; ".join(problems) + hint)
 
     def schemas(self) -> list[MetaData]:
@@ -156,9 +156,10 @@ def _load(manager: pluggy.PluginManager, ep: EntryPoint, info: PluginInfo) -> li
         caller = getattr(manager.hook, hook_name)
         return [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
 
-    declared = [
-        _as_spec(item) for impl in own("aol_register_actions") for item in impl.function() or ()
-    ]
+    declared: list[ActionSpec] = []
+    for impl in own("aol_register_actions"):
+        items = cast(Iterable[str | ActionSpec], impl.function() or ())
+        declared += [_as_spec(item) for item in items]
     handlers = own("handle_action")
     if declared and not handlers:
         raise PluginError("declares action types but implements no handle_action")

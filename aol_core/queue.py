@@ -30,13 +30,19 @@ from aol_core.errors import (
     InvalidTransition,
     UnknownActionType,
 )
-from aol_core.models import CLAIMABLE, FINISHED, Action, Artifact, ExecutionLog, Status, Worker
+from aol_core.models import (
+    CLAIMABLE,
+    FINISHED,
+    Action,
+    ExecutionLog,
+    Status,
+    workers_table,
+)
+from aol_core.models import actions_table as actions
+from aol_core.models import artifacts_table as artifacts
+from aol_core.models import logs_table as logs
 from aol_core.plugins import ActionCatalog, installed_catalog
 from aol_core.timeutil import require_aware, utcnow
-
-actions = Action.__table__
-logs = ExecutionLog.__table__
-artifacts = Artifact.__table__
 
 #: rows per INSERT statement in bulk enqueue (well under SQLite's bound-parameter limit)
 INSERT_CHUNK = 1000
@@ -130,7 +136,9 @@ def enqueue_many(
     return results
 
 
-def _row(item: NewAction, now: datetime, catalog: ActionCatalog, settings: Settings) -> dict[str, Any]:
+def _row(
+    item: NewAction, now: datetime, catalog: ActionCatalog, settings: Settings
+) -> dict[str, Any]:
     if not isinstance(item.payload, dict):
         raise InvalidPayload(
             f"payload for {item.action_type} must be a JSON object, "
@@ -170,7 +178,7 @@ def _refuse_unknown_types(
     if not unknown or force:
         return
     advertised: set[str] = set()
-    for worker_types in conn.execute(select(Worker.__table__.c.action_types)).scalars():
+    for worker_types in conn.execute(select(workers_table.c.action_types)).scalars():
         advertised.update(worker_types or ())
     unknown -= advertised
     if unknown:
@@ -248,7 +256,7 @@ def failure_status(claim: Claim, permanent: bool) -> Status:
 
 def backoff_seconds(attempt: int, settings: Settings) -> float:
     """Exponential in the attempt number, capped, with jitter over the upper half."""
-    ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempt - 1))
+    ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2.0 ** (attempt - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -391,7 +399,8 @@ def retry_action(session: Session, action_id: int) -> Action:
     action.not_before = now
     action.updated_at = now
     action.finished_at = None
-    _operator_log(session, action, f"retried by an operator (attempt {action.attempts + 1} of {action.max_attempts} next)")
+    next_attempt = f"attempt {action.attempts + 1} of {action.max_attempts} next"
+    _operator_log(session, action, f"retried by an operator ({next_attempt})")
     return action
 
 

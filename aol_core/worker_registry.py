@@ -13,9 +13,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from aol_core.errors import AOLError
-from aol_core.models import Worker
-
-workers = Worker.__table__
+from aol_core.models import workers_table as workers
 
 
 @dataclass(frozen=True)

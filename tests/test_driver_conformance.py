@@ -43,7 +43,9 @@ def test_claim_orders_by_priority_then_not_before_then_id(
     assert [c.id for c in claim(engine)] == [ids[3], ids[1], ids[2], ids[0], ids[4]]
 
 
-def test_claim_takes_no_more_than_its_limit(engine: Engine, sessions: sessionmaker[Session]) -> None:
+def test_claim_takes_no_more_than_its_limit(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
     add(sessions, *(NewAction("TEST_NOOP", {"n": n}) for n in range(7)))
     assert len(claim(engine, limit=3)) == 3
     assert len(claim(engine, limit=10)) == 4
@@ -57,7 +59,7 @@ def test_claim_skips_actions_not_yet_due(engine: Engine, sessions: sessionmaker[
 def test_claim_takes_only_the_types_asked_for(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    noop, record = add(sessions, NewAction("TEST_NOOP", {}), NewAction("TEST_RECORD", {}))
+    _, record = add(sessions, NewAction("TEST_NOOP", {}), NewAction("TEST_RECORD", {}))
     assert [c.id for c in claim(engine, types=["TEST_RECORD"])] == [record]
 
 

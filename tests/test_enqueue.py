@@ -75,7 +75,7 @@ def test_payload_must_be_serialisable_as_json(sessions: sessionmaker[Session]) -
 
 
 def test_unknown_type_is_refused_naming_the_known_ones(sessions: sessionmaker[Session]) -> None:
-    with pytest.raises(UnknownActionType, match="NOPE.*known types: .*TEST_NOOP"), \
+    with pytest.raises(UnknownActionType, match=r"NOPE.*known types: .*TEST_NOOP"), \
             sessions() as session:
         enqueue(session, "NOPE", {})
     assert count(sessions) == 0
@@ -88,7 +88,7 @@ def test_unknown_type_is_accepted_when_forced(sessions: sessionmaker[Session]) -
 
 
 def test_payload_breaking_the_declared_schema_is_refused(sessions: sessionmaker[Session]) -> None:
-    with pytest.raises(InvalidPayload, match="TEST_STRICT.*'extra'"), sessions() as session:
+    with pytest.raises(InvalidPayload, match=r"TEST_STRICT.*'extra'"), sessions() as session:
         enqueue(session, "TEST_STRICT", {"n": 1, "extra": True})
 
 

@@ -80,7 +80,7 @@ def test_a_plugin_that_fails_to_import_is_named(tmp_site: Path) -> None:
     (broken,) = registry.broken
     assert broken.distribution == "acme-broken"
     assert "No module named 'no_such_module_here'" in (broken.error or "")
-    with pytest.raises(PluginError, match="acme-broken 0.1.*--allow-broken-plugins"):
+    with pytest.raises(PluginError, match=r"acme-broken 0\.1.*--allow-broken-plugins"):
         registry.check(allow_broken=False)
 
 

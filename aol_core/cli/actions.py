@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from aol_core import queue
 from aol_core.cli.common import (
@@ -29,7 +30,9 @@ def json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno})")
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({exc.msg} at column {exc.colno})"
+        ) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object, not {type(value).__name__}")
     return value
@@ -192,7 +195,7 @@ def run_artifact(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _get(session: Any, action_id: int) -> Action:
+def _get(session: Session, action_id: int) -> Action:
     action = session.get(Action, action_id)
     if action is None:
         raise ActionNotFound(f"no action with id {action_id}")

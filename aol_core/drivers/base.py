@@ -11,9 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from aol_core.models import Action
-
-actions = Action.__table__
+from aol_core.models import actions_table as actions
 
 #: columns a claim returns, in this order
 CLAIM_COLUMNS = (

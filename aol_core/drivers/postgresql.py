@@ -16,8 +16,9 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
-from aol_core.drivers.base import CLAIM_COLUMNS, Claim, actions, claim_from_row
+from aol_core.drivers.base import CLAIM_COLUMNS, Claim, claim_from_row
 from aol_core.models import CLAIMABLE, Status
+from aol_core.models import actions_table as actions
 
 CHANNEL = "aol_actions"
 log = logging.getLogger("aol.worker")

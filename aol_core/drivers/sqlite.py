@@ -16,8 +16,9 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import Connection
 
 from aol_core.db import write_transaction
-from aol_core.drivers.base import CLAIM_COLUMNS, Claim, Listener, actions, claim_from_row
+from aol_core.drivers.base import CLAIM_COLUMNS, Claim, Listener, claim_from_row
 from aol_core.models import CLAIMABLE, Status
+from aol_core.models import actions_table as actions
 
 
 class SQLiteDriver:

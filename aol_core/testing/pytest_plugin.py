@@ -3,7 +3,8 @@
 ``aol_database_url`` runs each test that uses it on SQLite and on PostgreSQL. PostgreSQL
 comes from ``AOL_TEST_POSTGRES_URL`` (default: the local server, database ``test``); each
 test gets a schema of its own. An unreachable server skips with the reason, unless
-``AOL_REQUIRE_POSTGRES=1`` (as in CI), which makes it an error.
+``AOL_REQUIRE_POSTGRES=1`` (as in CI), which makes it an error. ``AOL_TEST_DATABASES``
+(comma-separated: ``sqlite``, ``postgresql``) narrows the run to some of them.
 """
 
 from __future__ import annotations
@@ -65,7 +66,16 @@ def aol_sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'aol-test.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def _databases() -> list[str]:
+    chosen = os.environ.get("AOL_TEST_DATABASES", "sqlite,postgresql")
+    names = [name.strip() for name in chosen.split(",") if name.strip()]
+    unknown = set(names) - {"sqlite", "postgresql"}
+    if unknown:
+        raise pytest.UsageError(f"AOL_TEST_DATABASES names unknown databases: {unknown}")
+    return names
+
+
+@pytest.fixture(params=_databases())
 def aol_database_url(request: pytest.FixtureRequest) -> str:
     """A fresh, empty database: once SQLite, once PostgreSQL."""
     fixture = "aol_sqlite_url" if request.param == "sqlite" else "aol_postgres_url"
