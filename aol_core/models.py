@@ -133,7 +133,6 @@ class Action(Base):
             sqlite_where=text("status = 'RUNNING'"),
             postgresql_where=text("status = 'RUNNING'"),
         ),
-        Index("ix_aol_actions_status_type", "status", "action_type"),
     )
 
 

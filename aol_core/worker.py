@@ -69,6 +69,8 @@ class Worker:
         self.action_types = sorted(registry.routes)
         self.dispatcher = Dispatcher(engine, registry, settings, self.name)
         self.stopping = threading.Event()
+        #: set once the worker is registered and about to claim (for embedding and tests)
+        self.started = threading.Event()
         self.wake = threading.Event()
         self.ready: queue_module.Queue[Claim | None] = queue_module.Queue()
         self.held: dict[int, _Held] = {}
@@ -110,6 +112,7 @@ class Worker:
                                  daemon=True)
         for thread in [*runners, heart]:
             thread.start()
+        self.started.set()
         try:
             self._claim_loop()
         finally:

@@ -63,7 +63,6 @@ def upgrade() -> None:
         "ix_aol_actions_lease", "aol_actions", ["lease_expires_at"],
         sqlite_where=RUNNING, postgresql_where=RUNNING,
     )
-    op.create_index("ix_aol_actions_status_type", "aol_actions", ["status", "action_type"])
 
     op.create_table(
         "aol_execution_logs",
