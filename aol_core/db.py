@@ -1,14 +1,20 @@
-"""Engines and sessions: URL handling, SQLite pragmas and explicit transactions.
+"""Engines and sessions: URL handling, SQLite pragmas and SQLite transactions.
 
-pysqlite's own transaction handling is switched off so that SQLAlchemy's BEGIN, SAVEPOINT
-and ROLLBACK mean what they say (the recipe in SQLAlchemy's SQLite dialect documentation):
-without it an enqueue in the caller's transaction would not roll back with it.
+On SQLite, pysqlite's own transaction handling is switched off (the recipe in SQLAlchemy's
+SQLite dialect documentation) and AOL starts each transaction itself, at its first write,
+with ``BEGIN IMMEDIATE``:
+
+* the write lock is taken up front, so concurrent writers queue on the busy timeout instead
+  of failing when a read snapshot cannot be upgraded ("database is locked");
+* it is held only from the first write to the commit, never while a handler merely reads
+  or waits on the network;
+* reads before the first write see the latest committed data, as under PostgreSQL's default
+  READ COMMITTED; SAVEPOINT and ROLLBACK mean what they say, so an enqueue in the caller's
+  transaction rolls back with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,10 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core.errors import ConfigError
 
-#: execution option that makes a SQLite transaction take the write lock at BEGIN
-SQLITE_IMMEDIATE = {"aol_sqlite_begin": "IMMEDIATE"}
-
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: statements that open SQLite's write transaction when none is open yet
+_SQLITE_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER",
+                  "SAVEPOINT", "WITH")
 
 
 def parse_url(url: str) -> URL:
@@ -50,7 +57,7 @@ def mask_url(url: str | URL) -> str:
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine ready for AOL: WAL and explicit transactions on SQLite, psycopg 3 on PostgreSQL."""
+    """An engine for AOL: WAL and write-first transactions on SQLite; psycopg 3 on PostgreSQL."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
@@ -69,7 +76,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        dbapi_connection.isolation_level = None  # AOL issues BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -77,19 +84,17 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def on_begin(connection: Connection) -> None:
-        mode = connection.get_execution_options().get("aol_sqlite_begin", "")
-        connection.exec_driver_sql(f"BEGIN {mode}".strip())
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: on SQLite it takes the write lock at BEGIN, so it waits
-    its turn (busy timeout) instead of failing when a read must be upgraded to a write."""
-    options = SQLITE_IMMEDIATE if is_sqlite(engine) else {}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
-        yield conn
+    @event.listens_for(engine, "before_cursor_execute")
+    def begin_at_first_write(
+        conn: Connection, cursor: Any, statement: str, *_args: Any
+    ) -> None:
+        dbapi_connection = cursor.connection
+        if (
+            not dbapi_connection.in_transaction
+            and statement.lstrip()[:9].upper().startswith(_SQLITE_WRITES)
+            and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+        ):
+            dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from aol_core.config import Settings
 from aol_core.context import LogEntry, PendingArtifact
-from aol_core.db import write_transaction
 from aol_core.drivers import Claim, driver_for
 from aol_core.errors import (
     ActionNotFound,
@@ -263,7 +262,7 @@ def backoff_seconds(attempt: int, settings: Settings) -> float:
 def release(engine: Engine, claims: Sequence[Claim], now: datetime) -> int:
     """Hand back claims whose handler never started: the attempt is not counted."""
     released = 0
-    with write_transaction(engine) as conn:
+    with engine.begin() as conn:
         for claim in claims:
             statement = (
                 update(actions)
@@ -308,7 +307,7 @@ def rescue_expired(engine: Engine, now: datetime, worker: str) -> list[tuple[int
         )
         .returning(actions.c.id, actions.c.status, actions.c.attempts, actions.c.last_error)
     )
-    with write_transaction(engine) as conn:
+    with engine.begin() as conn:
         rescued = list(conn.execute(statement))
         entries = [
             {

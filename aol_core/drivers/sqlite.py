@@ -15,7 +15,6 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import Connection
 
-from aol_core.db import write_transaction
 from aol_core.drivers.base import CLAIM_COLUMNS, Claim, Listener, claim_from_row
 from aol_core.models import CLAIMABLE, Status
 from aol_core.models import actions_table as actions
@@ -58,7 +57,7 @@ class SQLiteDriver:
             )
             .returning(*CLAIM_COLUMNS)
         )
-        with write_transaction(engine) as conn:
+        with engine.begin() as conn:
             claims = [claim_from_row(row) for row in conn.execute(statement)]
         return sorted(claims, key=lambda c: c.sort_key)
 

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from aol_core import (
@@ -88,6 +88,9 @@ def handle_action(
     if action_type == "TEST_NOOP":
         return None
     if action_type == "TEST_RECORD":
+        if payload.get("read_first"):
+            session.execute(select(func.count()).select_from(runs)).scalar()
+            time.sleep(float(payload.get("think", 0)))
         _record(session, context, payload.get("tag"), proof_mode)
         time.sleep(float(payload.get("sleep", 0)))
         return {"key": payload["idempotency_key"], "attempt": context.attempt}
