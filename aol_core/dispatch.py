@@ -71,12 +71,12 @@ class Dispatcher:
                 result = route.handler(claim.action_type, session, payload, proof_mode, context)
                 _require_json(result)
                 seconds = time.monotonic() - started
-                context.log("INFO", f"attempt {claim.attempt} succeeded in {seconds * 1000:.1f} ms"
-                            + (" (proof mode)" if proof_mode else ""))
                 now = utcnow()
                 conn = session.connection()
                 if not queue.settle(conn, claim, Status.SUCCESS, now=now, result=result):
                     raise LeaseLost
+                context.log("INFO", f"attempt {claim.attempt} succeeded in {seconds * 1000:.1f} ms"
+                            + (" (proof mode)" if proof_mode else ""))
                 queue.write_records(conn, claim, self.worker, context.logs,
                                     context.artifacts.values(), now)
                 session.info[_SETTLING] = True

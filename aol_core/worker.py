@@ -21,6 +21,7 @@ from importlib.metadata import version
 
 import sqlalchemy
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from aol_core import queue, worker_registry
 from aol_core.config import Settings
@@ -42,6 +43,13 @@ class _Held:
     timeout: float | None = None
     deadline: float | None = None
     overdue_reported: bool = False
+
+
+@dataclass
+class _LoopState:
+    idle: bool = True
+    last_flags: float = 0.0
+    last_rescue: float = float("-inf")
 
 
 @dataclass
@@ -130,38 +138,47 @@ class Worker:
     # --- the main loop ------------------------------------------------------------------
 
     def _claim_loop(self) -> None:
-        settings = self.settings
-        capacity = self.options.concurrency + settings.batch_size
-        last_flags = last_rescue = 0.0
-        idle = True
+        loop = _LoopState()
         while not self.stopping.is_set():
-            clock = time.monotonic()
-            if idle or clock - last_flags >= settings.poll_interval:
-                with self.engine.connect() as conn:
-                    self.flags = read_flags(conn)
-                last_flags = clock
-                if self.flags.killed:
-                    self.request_stop("kill switch")
-                    break
-                if self.flags.paused:
-                    self._sleep(settings.poll_interval)
-                    continue
-            if clock - last_rescue >= settings.lease_seconds / 4:
-                self._rescue()
-                last_rescue = clock
-            room = capacity - len(self.held)
-            if room <= 0 or not self.action_types:
+            try:
+                self._step(loop)
+            except DBAPIError as exc:  # the database restarting or unreachable: wait, retry
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                log.warning("database error (%s); trying again in %.1f s", reason,
+                            self.settings.poll_interval)
+                loop.idle = True
+                self._sleep(self.settings.poll_interval)
+
+    def _step(self, loop: _LoopState) -> None:
+        """One turn: obey the switches, repair expired leases now and then, claim or wait."""
+        settings = self.settings
+        clock = time.monotonic()
+        if loop.idle or clock - loop.last_flags >= settings.poll_interval:
+            with self.engine.connect() as conn:
+                self.flags = read_flags(conn)
+            loop.last_flags = clock
+            if self.flags.killed:
+                self.request_stop("kill switch")
+                return
+            if self.flags.paused:
                 self._sleep(settings.poll_interval)
-                continue
-            claims = self._claim(min(settings.batch_size, room), idle)
-            if claims:
-                idle = False
-                continue
-            idle = True
-            if self.options.burst and not self.held:
-                self.request_stop("burst: nothing due")
-                break
+                return
+        if clock - loop.last_rescue >= settings.lease_seconds / 4:
+            self._rescue()
+            loop.last_rescue = clock
+        room = self.options.concurrency + settings.batch_size - len(self.held)
+        if room <= 0 or not self.action_types:
             self._sleep(settings.poll_interval)
+            return
+        # Looked at before claiming: an action settled as RETRY while the claim ran is due.
+        nothing_running = not self.held
+        loop.idle = not self._claim(min(settings.batch_size, room), loop.idle)
+        if not loop.idle:
+            return
+        if self.options.burst and nothing_running:
+            self.request_stop("burst: nothing due")
+            return
+        self._sleep(settings.poll_interval)
 
     def _claim(self, limit: int, idle: bool) -> list[Claim]:
         now = utcnow()

@@ -8,7 +8,6 @@ environment and found through the ``aicmo.actions`` entry point group like any o
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,13 +23,17 @@ from aol_core.plugins import PluginRegistry, forget_installed, load_plugins
 from aol_core.testing import ActionHarness
 
 TEST_PLUGIN = "aol-test-actions"
-os.environ["AOL_PLUGINS"] = TEST_PLUGIN
-os.environ.pop("AOL_DISABLE_PLUGINS", None)
-os.environ["AOL_RETRY_BASE_SECONDS"] = "0"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_catalog() -> Iterator[None]:
+def _only_the_test_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Load only the test plugin, whatever else is installed; retry without waiting.
+
+    Set in the environment, so ``aol`` child processes started by a test see it too.
+    """
+    monkeypatch.setenv("AOL_PLUGINS", TEST_PLUGIN)
+    monkeypatch.delenv("AOL_DISABLE_PLUGINS", raising=False)
+    monkeypatch.setenv("AOL_RETRY_BASE_SECONDS", "0")
     forget_installed()
     yield
     forget_installed()

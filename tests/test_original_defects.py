@@ -24,7 +24,7 @@ from aol_core.models import Action, Artifact, ExecutionLog, Status
 from aol_core.plugins import PluginRegistry
 from aol_core.testing import ActionHarness
 from aol_core.worker import Worker, WorkerOptions
-from helpers import aol, fetch
+from helpers import aol
 
 
 @contextmanager

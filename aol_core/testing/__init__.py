@@ -46,8 +46,13 @@ class ActionHarness:
             yield session
 
     def enqueue(self, action_type: str, payload: dict[str, Any], **options: Any) -> int:
+        force = options.pop("force", False)
+        item = queue.NewAction(action_type, payload, **options)
         with self.session() as session:
-            return queue.enqueue(session, action_type, payload, **options).id
+            (done,) = queue.enqueue_many(
+                session, [item], force=force, catalog=self.registry, settings=self.settings
+            )
+            return done.id
 
     def run_due(self, proof_mode: bool = False, limit: int = 100) -> list[Outcome]:
         """Claim every due action this registry can run and dispatch each, in claim order."""
@@ -88,7 +93,9 @@ class ActionHarness:
 class HandlerContract:
     """Subclass in a plugin's tests, set the class attributes, and inherit these checks.
 
-    ``harness`` must be supplied as a fixture named ``aol_harness`` (the pytest plugin does).
+    The checks use the ``aol_harness`` fixture (the pytest plugin provides it). When the valid
+    payload needs rows to exist (a campaign, a customer), add an autouse fixture to the
+    subclass that creates them through ``aol_harness.session()``.
     """
 
     action_type: ClassVar[str]

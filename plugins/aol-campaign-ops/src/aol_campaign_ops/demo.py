@@ -1,0 +1,73 @@
+"""Rows and actions for ``aol demo``: one campaign with work in every state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from aol_core.timeutil import utcnow
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aol_campaign_ops.api import (
+    CAMPAIGN_TICK,
+    WEEKLY_CAMPAIGN_SUMMARY,
+    add_task,
+    create_campaign,
+    record_metric,
+)
+from aol_campaign_ops.models import Campaign, TaskStatus, TaskType
+
+DEMO_CAMPAIGN = "AOL demo: spring launch"
+
+
+def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
+    """A tick of the demo campaign and the summary of last week (created on first use)."""
+    now = utcnow()
+    last_week = (now - timedelta(days=now.weekday() + 7)).date()
+    campaign = session.scalar(select(Campaign).where(Campaign.name == DEMO_CAMPAIGN))
+    if campaign is None:
+        campaign = create_campaign(session, DEMO_CAMPAIGN)
+        _fill(session, campaign.id, now, datetime.combine(last_week, time(), tzinfo=UTC))
+    return [
+        (CAMPAIGN_TICK, {"campaign_id": campaign.id}),
+        (
+            WEEKLY_CAMPAIGN_SUMMARY,
+            {"campaign_id": campaign.id, "week_start": last_week.isoformat()},
+        ),
+    ]
+
+
+def _fill(session: Session, campaign_id: int, now: datetime, week: datetime) -> None:
+    hours = timedelta(hours=1)
+    for title, kind, due, status in [
+        ("Post the launch teaser", TaskType.POST, now - 3 * hours, TaskStatus.PENDING),
+        ("Answer launch comments", TaskType.ENGAGE, now - hours / 2, TaskStatus.DUE),
+        (
+            "Follow up with the partner agency",
+            TaskType.FOLLOW_UP,
+            now + hours / 2,
+            TaskStatus.PENDING,
+        ),
+        ("Publish the case study", TaskType.POST, now + 48 * hours, TaskStatus.PENDING),
+        ("Announce the webinar", TaskType.POST, week + 26 * hours, TaskStatus.DONE),
+        ("Thank webinar attendees", TaskType.ENGAGE, week + 74 * hours, TaskStatus.MISSED),
+        ("Draft the newsletter", TaskType.MANUAL, week + 98 * hours, TaskStatus.DONE),
+    ]:
+        add_task(session, campaign_id, title, task_type=kind, due_at=due, status=status)
+    for day, platform, impressions, engagement, clicks in [
+        (0, "twitter", 1200, 85, 40),
+        (2, "linkedin", 900, 60, 75),
+        (3, "twitter", 1500, 110, 52),
+        (5, "instagram", 2100, 190, 12),
+    ]:
+        record_metric(
+            session,
+            campaign_id,
+            platform,
+            impressions=impressions,
+            engagement=engagement,
+            clicks=clicks,
+            recorded_at=week + timedelta(days=day, hours=10),
+        )

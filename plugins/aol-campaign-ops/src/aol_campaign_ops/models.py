@@ -1,0 +1,144 @@
+"""The tables aol-campaign-ops owns (created by ``aol db upgrade`` through ``aol_schema``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from aol_core.models import UTCDateTime
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONValue = JSON().with_variant(JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class TaskType(StrEnum):
+    POST = "POST"
+    ENGAGE = "ENGAGE"
+    FOLLOW_UP = "FOLLOW_UP"
+    REVIEW = "REVIEW"
+    ANALYZE = "ANALYZE"
+    MANUAL = "MANUAL"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "PENDING"
+    DUE = "DUE"
+    OVERDUE = "OVERDUE"
+    DONE = "DONE"
+    MISSED = "MISSED"
+    BLOCKED = "BLOCKED"
+
+
+class CampaignStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    ENDED = "ENDED"
+
+
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONValue,
+    }
+
+
+class Campaign(Base):
+    __tablename__ = "campaign_ops_campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.ACTIVE.value)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (CheckConstraint(_one_of("status", CampaignStatus), name="status"),)
+
+
+class Task(Base):
+    """An operator task. ``source_key`` names what created a generated task (an escalation,
+    a weekly summary), so the same source can never create it twice."""
+
+    __tablename__ = "campaign_ops_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("campaign_ops_campaigns.id", ondelete="CASCADE")
+    )
+    task_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.PENDING.value)
+    title: Mapped[str] = mapped_column(String(300))
+    #: None: the task has no deadline, so it never becomes DUE or OVERDUE
+    due_at: Mapped[datetime | None]
+    #: set when an escalation listed this overdue task; it is never escalated again
+    escalated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    details: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
+    source_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("task_type", TaskType), name="task_type"),
+        CheckConstraint(_one_of("status", TaskStatus), name="status"),
+        Index("ix_campaign_ops_tasks_campaign_status", "campaign_id", "status"),
+        Index("ix_campaign_ops_tasks_campaign_due", "campaign_id", "due_at"),
+    )
+
+
+class MetricEntry(Base):
+    __tablename__ = "campaign_ops_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("campaign_ops_campaigns.id", ondelete="CASCADE")
+    )
+    platform: Mapped[str] = mapped_column(String(50))
+    recorded_at: Mapped[datetime]
+    impressions: Mapped[int] = mapped_column(Integer, default=0)
+    engagement: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        CheckConstraint(
+            "impressions >= 0 AND engagement >= 0 AND clicks >= 0", name="non_negative"
+        ),
+        Index("ix_campaign_ops_metrics_campaign_recorded", "campaign_id", "recorded_at"),
+    )
+
+
+class AuditEntry(Base):
+    __tablename__ = "campaign_ops_audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("campaign_ops_campaigns.id", ondelete="CASCADE"), index=True
+    )
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(100))
+    before: Mapped[Any | None] = mapped_column(JSONValue)
+    after: Mapped[Any | None] = mapped_column(JSONValue)
+    created_at: Mapped[datetime]
+
+
+metadata = Base.metadata

@@ -1,0 +1,88 @@
+"""The hook implementations AOL finds through the ``aicmo.actions`` entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aol_core import ActionContext, ActionSpec, PermanentError, hookimpl
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session
+
+from aol_campaign_ops import demo
+from aol_campaign_ops.api import CAMPAIGN_TICK, ESCALATE_OVERDUE_TASKS, WEEKLY_CAMPAIGN_SUMMARY
+from aol_campaign_ops.escalation import escalate_overdue_tasks
+from aol_campaign_ops.models import metadata
+from aol_campaign_ops.summary import weekly_summary
+from aol_campaign_ops.tick import campaign_tick
+
+CAMPAIGN_ID: dict[str, Any] = {"type": "integer", "minimum": 1}
+
+
+def _schema(**properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": sorted(properties),
+        "additionalProperties": False,
+    }
+
+
+SPECS = [
+    ActionSpec(
+        CAMPAIGN_TICK,
+        "Mark a campaign's tasks DUE or OVERDUE and enqueue an escalation of overdue ones",
+        payload_schema=_schema(campaign_id=CAMPAIGN_ID),
+    ),
+    ActionSpec(
+        ESCALATE_OVERDUE_TASKS,
+        "Create one REVIEW task (no deadline) listing a campaign's unescalated overdue tasks",
+        payload_schema=_schema(campaign_id=CAMPAIGN_ID),
+    ),
+    ActionSpec(
+        WEEKLY_CAMPAIGN_SUMMARY,
+        "Summarize a campaign's week (tasks, metrics by platform) into an audit row and "
+        "an ANALYZE task",
+        payload_schema=_schema(
+            campaign_id=CAMPAIGN_ID,
+            week_start={"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+        ),
+    ),
+]
+
+Handler = Callable[[Session, Mapping[str, Any], bool, ActionContext], dict[str, Any]]
+
+HANDLERS: dict[str, Handler] = {
+    CAMPAIGN_TICK: campaign_tick,
+    ESCALATE_OVERDUE_TASKS: escalate_overdue_tasks,
+    WEEKLY_CAMPAIGN_SUMMARY: weekly_summary,
+}
+
+
+@hookimpl
+def aol_register_actions() -> list[ActionSpec]:
+    return list(SPECS)
+
+
+@hookimpl
+def handle_action(
+    action_type: str,
+    session: Session,
+    payload: dict[str, Any],
+    proof_mode: bool,
+    context: ActionContext,
+) -> dict[str, Any]:
+    handler = HANDLERS.get(action_type)
+    if handler is None:
+        raise PermanentError(f"aol-campaign-ops does not handle {action_type}")
+    return handler(session, payload, proof_mode, context)
+
+
+@hookimpl
+def aol_schema() -> MetaData:
+    return metadata
+
+
+@hookimpl
+def aol_example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
+    return demo.example_actions(session)

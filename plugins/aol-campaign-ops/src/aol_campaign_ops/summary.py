@@ -1,0 +1,156 @@
+"""WEEKLY_CAMPAIGN_SUMMARY: a week's task counts and metrics, kept once per campaign and week."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from aol_core import ActionContext, PermanentError
+from aol_core.timeutil import utcnow
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aol_campaign_ops.api import audit
+from aol_campaign_ops.common import actor, json_artifact, load_campaign
+from aol_campaign_ops.models import AuditEntry, Campaign, MetricEntry, Task, TaskStatus, TaskType
+
+COMPLETED = (TaskStatus.DONE.value,)
+OVERDUE = (TaskStatus.OVERDUE.value, TaskStatus.MISSED.value)
+
+
+def weekly_summary(
+    session: Session, payload: Mapping[str, Any], proof_mode: bool, context: ActionContext
+) -> dict[str, Any]:
+    campaign = load_campaign(session, payload)
+    week_start = _parse_day(str(payload["week_start"]))
+    summary = summarize(session, campaign, week_start)
+    key = f"weekly-summary:{campaign.id}:{week_start.isoformat()}"
+    existing = session.scalar(select(Task).where(Task.source_key == key))
+
+    if proof_mode:
+        ref = json_artifact(
+            context,
+            "weekly-summary.json",
+            {
+                "summary": summary,
+                "would_create_analyze_task": existing is None,
+                "note": "proof mode: nothing was written",
+            },
+        )
+        return {**summary, "proof": True, "artifact": ref.uri, "sha256": ref.sha256}
+
+    if existing is not None:
+        previous = session.get(AuditEntry, existing.details.get("audit_id"))
+        if previous is not None and previous.after == summary:
+            return {
+                **summary,
+                "audit_id": previous.id,
+                "analyze_task_id": existing.id,
+                "created": False,
+                "updated": False,
+            }
+        entry = audit(
+            session,
+            campaign.id,
+            actor(context),
+            "weekly_summary_updated",
+            None if previous is None else previous.after,
+            summary,
+        )
+        existing.details = {
+            **existing.details,
+            "audit_id": entry.id,
+            "top_platform": summary["top_platform"],
+        }
+        return {
+            **summary,
+            "audit_id": entry.id,
+            "analyze_task_id": existing.id,
+            "created": False,
+            "updated": True,
+        }
+
+    entry = audit(session, campaign.id, actor(context), "weekly_summary", None, summary)
+    task = Task(
+        campaign_id=campaign.id,
+        task_type=TaskType.ANALYZE.value,
+        status=TaskStatus.PENDING.value,
+        title=f"Analyze the week of {week_start.isoformat()} in campaign {campaign.name!r}"[:300],
+        due_at=None,
+        created_at=utcnow(),
+        details={
+            "kind": "weekly_summary",
+            "week_start": week_start.isoformat(),
+            "audit_id": entry.id,
+            "top_platform": summary["top_platform"],
+        },
+        source_key=key,
+    )
+    session.add(task)
+    session.flush()
+    return {
+        **summary,
+        "audit_id": entry.id,
+        "analyze_task_id": task.id,
+        "created": True,
+        "updated": False,
+    }
+
+
+def summarize(session: Session, campaign: Campaign, week_start: date) -> dict[str, Any]:
+    """Tasks due in [week_start, week_start + 7 days) and metrics recorded then (UTC)."""
+    start = datetime.combine(week_start, time(), tzinfo=UTC)
+    end = start + timedelta(days=7)
+    by_status: dict[str, int] = {
+        status: count
+        for status, count in session.execute(
+            select(Task.status, func.count())
+            .where(Task.campaign_id == campaign.id, Task.due_at >= start, Task.due_at < end)
+            .group_by(Task.status)
+        )
+    }
+    metrics = {
+        row.platform: {
+            "entries": int(row.entries),
+            "impressions": int(row.impressions),
+            "engagement": int(row.engagement),
+            "clicks": int(row.clicks),
+        }
+        for row in session.execute(
+            select(
+                MetricEntry.platform,
+                func.count().label("entries"),
+                func.sum(MetricEntry.impressions).label("impressions"),
+                func.sum(MetricEntry.engagement).label("engagement"),
+                func.sum(MetricEntry.clicks).label("clicks"),
+            )
+            .where(
+                MetricEntry.campaign_id == campaign.id,
+                MetricEntry.recorded_at >= start,
+                MetricEntry.recorded_at < end,
+            )
+            .group_by(MetricEntry.platform)
+            .order_by(MetricEntry.platform)
+        )
+    }
+    ranked = sorted(metrics, key=lambda p: (-(metrics[p]["engagement"] + metrics[p]["clicks"]), p))
+    return {
+        "campaign_id": campaign.id,
+        "week_start": week_start.isoformat(),
+        "week_end": (week_start + timedelta(days=7)).isoformat(),
+        "tasks": {
+            "planned": sum(by_status.values()),
+            "completed": sum(n for s, n in by_status.items() if s in COMPLETED),
+            "overdue": sum(n for s, n in by_status.items() if s in OVERDUE),
+        },
+        "metrics": metrics,
+        "top_platform": ranked[0] if ranked else None,
+    }
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PermanentError(f"week_start {text!r} is not a date (YYYY-MM-DD)") from None

@@ -1,0 +1,13 @@
+"""Fixtures for the aol-campaign-ops tests."""
+
+from __future__ import annotations
+
+import pytest
+from aol_core.testing import ActionHarness
+
+from aol_campaign_ops.testing import new_campaign
+
+
+@pytest.fixture
+def campaign_id(aol_harness: ActionHarness) -> int:
+    return new_campaign(aol_harness)
