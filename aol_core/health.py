@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from aol_core import schema
 from aol_core.control import read_flags
 from aol_core.db import mask_url
-from aol_core.models import CLAIMABLE, Action
+from aol_core.models import IS_CLAIMABLE, Action
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import live_workers
@@ -49,7 +49,7 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         report.add("database reachable", False, str(exc).strip().splitlines()[0])
         return report
     report.add("database reachable", True, report.database)
-    current, head = schema.current_revision(engine), schema.head_revision()
+    current, head = schema.current_revision(engine), schema.HEAD_REVISION
     if not report.add("schema current", current == head,
                       f"revision {current}" if current == head
                       else f"revision {current}, expected {head}: run aol db upgrade"):
@@ -65,7 +65,7 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         live = live_workers(conn, now)
         waiting = dict(conn.execute(
             select(Action.action_type, func.count())
-            .where(Action.status.in_(CLAIMABLE)).group_by(Action.action_type)).all())
+            .where(IS_CLAIMABLE).group_by(Action.action_type)).all())
     report.workers = [
         {"name": w.name, "host": w.host, "pid": w.pid, "action_types": w.action_types,
          "degraded": w.degraded, "last_heartbeat": w.last_heartbeat.isoformat(),

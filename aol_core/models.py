@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -210,6 +211,11 @@ class Worker(Base):
 
 # Core (non-ORM) handles on the tables, typed as tables, for the hot paths.
 actions_table = cast(Table, Action.__table__)
+
+# The status conditions of the partial indexes, with the statuses as literals: SQLite uses a
+# partial index only when the query repeats its WHERE terms, and a bound parameter does not.
+IS_CLAIMABLE = actions_table.c.status.in_([literal_column(f"'{s}'") for s in CLAIMABLE])
+IS_RUNNING = actions_table.c.status == literal_column(f"'{Status.RUNNING.value}'")
 logs_table = cast(Table, ExecutionLog.__table__)
 artifacts_table = cast(Table, Artifact.__table__)
 control_table = cast(Table, Control.__table__)

@@ -32,6 +32,8 @@ from aol_core.errors import (
 from aol_core.models import (
     CLAIMABLE,
     FINISHED,
+    IS_CLAIMABLE,
+    IS_RUNNING,
     Action,
     ExecutionLog,
     Status,
@@ -285,7 +287,7 @@ def rescue_expired(engine: Engine, now: datetime, worker: str) -> list[tuple[int
 
     Reads first, so an idle worker takes no write lock when nothing expired.
     """
-    expired = (actions.c.status == Status.RUNNING.value) & (actions.c.lease_expires_at < now)
+    expired = IS_RUNNING & (actions.c.lease_expires_at < now)
     with engine.connect() as conn:
         if conn.execute(select(actions.c.id).where(expired).limit(1)).first() is None:
             return []
@@ -432,7 +434,7 @@ def has_due(conn: Connection, action_types: Sequence[str], now: datetime) -> boo
     statement = (
         select(actions.c.id)
         .where(
-            actions.c.status.in_(CLAIMABLE),
+            IS_CLAIMABLE,
             actions.c.not_before <= now,
             actions.c.action_type.in_(action_types),
         )

@@ -166,13 +166,13 @@ class Worker:
         if clock - loop.last_rescue >= settings.lease_seconds / 4:
             self._rescue()
             loop.last_rescue = clock
-        room = self.options.concurrency + settings.batch_size - len(self.held)
-        if room <= 0 or not self.action_types:
+        # Claim a whole batch once the claimed-but-unstarted buffer has run dry.
+        if len(self.held) > self.options.concurrency or not self.action_types:
             self._sleep(settings.poll_interval)
             return
         # Looked at before claiming: an action settled as RETRY while the claim ran is due.
         nothing_running = not self.held
-        loop.idle = not self._claim(min(settings.batch_size, room), loop.idle)
+        loop.idle = not self._claim(settings.batch_size, loop.idle)
         if not loop.idle:
             return
         if self.options.burst and nothing_running:

@@ -53,3 +53,9 @@ def test_iso_times_need_an_offset() -> None:
     assert parse_when("2026-01-01T10:00:00+01:00") == datetime(2026, 1, 1, 9, tzinfo=UTC)
     with pytest.raises(ValueError, match="no UTC offset"):
         parse_when("2026-01-01T10:00:00")
+
+
+def test_the_schema_head_constant_matches_the_newest_migration() -> None:
+    from aol_core import schema
+
+    assert schema.alembic_head() == schema.HEAD_REVISION

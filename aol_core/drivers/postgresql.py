@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
 from aol_core.drivers.base import CLAIM_COLUMNS, Claim, claim_from_row
-from aol_core.models import CLAIMABLE, Status
+from aol_core.models import IS_CLAIMABLE, Status
 from aol_core.models import actions_table as actions
 
 CHANNEL = "aol_actions"
@@ -40,7 +40,7 @@ class PostgreSQLDriver:
         due = (
             select(actions.c.id)
             .where(
-                actions.c.status.in_(CLAIMABLE),
+                IS_CLAIMABLE,
                 actions.c.not_before <= now,
                 actions.c.action_type.in_(action_types),
             )
@@ -104,7 +104,7 @@ class PgListener:
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
-                for _ in self._connection.notifies(timeout=0.5, stop_after=1):
+                for _ in self._connection.notifies(timeout=0.1, stop_after=1):
                     self._wake.set()
         except Exception as exc:
             if not self._stopping.is_set():

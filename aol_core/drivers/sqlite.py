@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import Connection
 
 from aol_core.drivers.base import CLAIM_COLUMNS, Claim, Listener, claim_from_row
-from aol_core.models import CLAIMABLE, Status
+from aol_core.models import IS_CLAIMABLE, Status
 from aol_core.models import actions_table as actions
 
 
@@ -36,7 +36,7 @@ class SQLiteDriver:
         due = (
             select(actions.c.id)
             .where(
-                actions.c.status.in_(CLAIMABLE),
+                IS_CLAIMABLE,
                 actions.c.not_before <= now,
                 actions.c.action_type.in_(action_types),
             )
