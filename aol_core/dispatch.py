@@ -1,7 +1,12 @@
-"""Run one claimed action: call its plugin's handler in a transaction and settle the outcome.
+"""Run claimed actions: call each one's plugin handler in a transaction and settle the outcome.
 
-On return the handler's writes and SUCCESS commit together; on an exception they roll back
-and the failure is recorded in a fresh transaction. Both commits check the fencing token.
+On return a handler's writes and SUCCESS commit together; on an exception they roll back and
+the failure is recorded instead. Every settlement checks the fencing token.
+
+Actions whose handlers are known to be fast run several to a transaction (``run_batch``),
+each in a savepoint, and are settled by one statement: the commit, the dearest part of an
+action on any database, is shared. A crash then costs a batch re-run rather than one action;
+delivery stays at least once and each handler's writes stay atomic with its outcome.
 """
 
 from __future__ import annotations
@@ -9,11 +14,14 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core import queue
@@ -36,9 +44,14 @@ class HandlerCommitted(Exception):
     """A handler called ``session.commit()``, which would split its writes from the outcome."""
 
 
+class _Unbatchable(Exception):
+    """Something in a batch needs the one-action path (a lost lease, a database error)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one attempt; ``status`` is None when the lease was lost."""
+    """What became of one attempt; ``status`` is None when the lease was lost.
+    ``seconds`` is the time spent in the handler."""
 
     claim: Claim
     status: Status | None
@@ -58,68 +71,135 @@ class Dispatcher:
         event.listen(self.sessions, "before_commit", _forbid_handler_commit)
 
     def run(self, claim: Claim, proof_mode: bool) -> Outcome:
-        route = self.registry.routes[claim.action_type]
-        context = ActionContext(
-            claim.id, claim.action_type, claim.attempt, claim.max_attempts,
-            claim.idempotency_key, self.worker,
-        )
-        payload = {**claim.payload, "idempotency_key": claim.idempotency_key}
+        """Run one action in a transaction of its own."""
+        context = self._context(claim)
         started = time.monotonic()
         try:
-            route.spec.validate(claim.payload)
             with self.sessions() as session, session.begin():
-                result = route.handler(claim.action_type, session, payload, proof_mode, context)
-                _require_json(result)
+                result = self._call(session, claim, proof_mode, context)
                 seconds = time.monotonic() - started
                 now = utcnow()
                 conn = session.connection()
                 if not queue.settle(conn, claim, Status.SUCCESS, now=now, result=result):
                     raise LeaseLost
-                context.log("INFO", f"attempt {claim.attempt} succeeded in {seconds * 1000:.1f} ms"
-                            + (" (proof mode)" if proof_mode else ""))
-                queue.write_records(conn, claim, self.worker, context.logs,
-                                    context.artifacts.values(), now)
+                _log_success(context, seconds, proof_mode)
+                queue.write_records(conn, self.worker, [_record(claim, context)], now)
                 session.info[_SETTLING] = True
             return Outcome(claim, Status.SUCCESS, seconds)
         except LeaseLost:
-            return self._lease_lost(claim, context, started)
+            context.logs.append(_lost_entry(claim))
+            with self.engine.begin() as conn:
+                queue.write_records(conn, self.worker,
+                                    [queue.AttemptRecord(claim, context.logs)], utcnow())
+            return Outcome(claim, None, time.monotonic() - started, "lease lost")
         except Exception as exc:
-            return self._failed(claim, context, exc, started)
+            with self.engine.begin() as conn:
+                outcome, record = self._settle_failure(conn, claim, context, exc, started)
+                queue.write_records(conn, self.worker, [record], utcnow())
+            return outcome
 
-    def _failed(
-        self, claim: Claim, context: ActionContext, exc: Exception, started: float
-    ) -> Outcome:
+    def run_batch(self, batch: Sequence[tuple[Claim, bool]]) -> list[Outcome]:
+        """Run ``(claim, proof_mode)`` pairs in one transaction, each handler in a savepoint.
+
+        Anything out of the ordinary (a lost lease, a database error, a handler committing)
+        rolls the whole batch back and runs each action on its own instead.
+        """
+        outcomes: list[Outcome] = []
+        try:
+            with self.sessions() as session, session.begin():
+                succeeded: list[tuple[Claim, Any]] = []
+                records: list[queue.AttemptRecord] = []
+                failed: list[tuple[Claim, ActionContext, Exception, float]] = []
+                for claim, proof_mode in batch:
+                    context = self._context(claim)
+                    started = time.monotonic()
+                    try:
+                        with session.begin_nested():
+                            result = self._call(session, claim, proof_mode, context)
+                    except (HandlerCommitted, DBAPIError):
+                        raise _Unbatchable from None
+                    except Exception as exc:
+                        failed.append((claim, context, exc, started))
+                        continue
+                    seconds = time.monotonic() - started
+                    _log_success(context, seconds, proof_mode)
+                    succeeded.append((claim, result))
+                    records.append(_record(claim, context))
+                    outcomes.append(Outcome(claim, Status.SUCCESS, seconds))
+                conn = session.connection()
+                now = utcnow()
+                if not queue.settle_successes(conn, succeeded, now):
+                    raise _Unbatchable
+                for claim, context, problem, started in failed:
+                    outcome, record = self._settle_failure(conn, claim, context, problem,
+                                                           started)
+                    if outcome.status is None:
+                        raise _Unbatchable
+                    outcomes.append(outcome)
+                    records.append(record)
+                queue.write_records(conn, self.worker, records, now)
+                session.info[_SETTLING] = True
+        except _Unbatchable:
+            return [self.run(claim, proof_mode) for claim, proof_mode in batch]
+        return outcomes
+
+    def _context(self, claim: Claim) -> ActionContext:
+        return ActionContext(claim.id, claim.action_type, claim.attempt, claim.max_attempts,
+                             claim.idempotency_key, self.worker)
+
+    def _call(
+        self, session: Session, claim: Claim, proof_mode: bool, context: ActionContext
+    ) -> Any:
+        route = self.registry.routes[claim.action_type]
+        route.spec.validate(claim.payload)
+        payload = {**claim.payload, "idempotency_key": claim.idempotency_key}
+        result = route.handler(claim.action_type, session, payload, proof_mode, context)
+        _require_json(result)
+        return result
+
+    def _settle_failure(
+        self, conn: Connection, claim: Claim, context: ActionContext, exc: Exception,
+        started: float,
+    ) -> tuple[Outcome, queue.AttemptRecord]:
+        """Record a failed attempt as FAILED, RETRY (with its backoff) or DLQ."""
         permanent = isinstance(exc, PermanentError | InvalidPayload | HandlerCommitted)
         status = queue.failure_status(claim, permanent)
         error = f"{type(exc).__name__}: {exc}"
         now = utcnow()
-        retry_at = None
-        if status is Status.RETRY:
-            delay = exc.delay if isinstance(exc, RetryableError) and exc.delay is not None else (
-                queue.backoff_seconds(claim.attempt, self.settings))
-            retry_at = now + timedelta(seconds=delay)
-        detail = {
-            Status.FAILED: "permanent failure, not retried",
-            Status.DLQ: f"attempts used up ({claim.attempt} of {claim.max_attempts}), moved to DLQ",
-            Status.RETRY: f"will retry at {retry_at:%Y-%m-%d %H:%M:%S} UTC" if retry_at else "",
-        }[status]
-        message = f"attempt {claim.attempt} failed: {error}; {detail}"
+        retry_at = self._retry_at(claim, exc, now) if status is Status.RETRY else None
+        message = f"attempt {claim.attempt} failed: {error}; {_fate(claim, status, retry_at)}"
         if not isinstance(exc, PermanentError | InvalidPayload | RetryableError):
             message += "\n" + "".join(traceback.format_exception(exc)).rstrip()
         context.logs.append(LogEntry("ERROR", message))
-        with self.engine.begin() as conn:
-            settled = queue.settle(conn, claim, status, now=now, error=error, retry_at=retry_at)
-            if not settled:
-                context.logs.append(_lost_entry(claim))
-            queue.write_records(conn, claim, self.worker, context.logs,
-                                context.artifacts.values(), now)
-        return Outcome(claim, status if settled else None, time.monotonic() - started, error)
+        settled = queue.settle(conn, claim, status, now=now, error=error, retry_at=retry_at)
+        if not settled:
+            context.logs.append(_lost_entry(claim))
+        seconds = time.monotonic() - started
+        return (Outcome(claim, status if settled else None, seconds, error),
+                _record(claim, context))
 
-    def _lease_lost(self, claim: Claim, context: ActionContext, started: float) -> Outcome:
-        context.logs.append(_lost_entry(claim))
-        with self.engine.begin() as conn:
-            queue.write_records(conn, claim, self.worker, context.logs, (), utcnow())
-        return Outcome(claim, None, time.monotonic() - started, "lease lost")
+    def _retry_at(self, claim: Claim, exc: Exception, now: datetime) -> datetime:
+        delay = exc.delay if isinstance(exc, RetryableError) else None
+        if delay is None:
+            delay = queue.backoff_seconds(claim.attempt, self.settings)
+        return now + timedelta(seconds=delay)
+
+
+def _fate(claim: Claim, status: Status, retry_at: datetime | None) -> str:
+    if status is Status.FAILED:
+        return "permanent failure, not retried"
+    if status is Status.DLQ:
+        return f"attempts used up ({claim.attempt} of {claim.max_attempts}), moved to DLQ"
+    return f"will retry at {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _record(claim: Claim, context: ActionContext) -> queue.AttemptRecord:
+    return queue.AttemptRecord(claim, context.logs, context.artifacts.values())
+
+
+def _log_success(context: ActionContext, seconds: float, proof_mode: bool) -> None:
+    context.log("INFO", f"attempt {context.attempt} succeeded in {seconds * 1000:.1f} ms"
+                + (" (proof mode)" if proof_mode else ""))
 
 
 def _lost_entry(claim: Claim) -> LogEntry:
@@ -138,6 +218,8 @@ def _require_json(result: Any) -> None:
 
 
 def _forbid_handler_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # releasing a savepoint is fine
+        return
     if not session.info.pop(_SETTLING, False):
         raise HandlerCommitted(
             "handlers must not commit: AOL commits their writes together with the outcome"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, insert, literal, select, update
+from sqlalchemy import Engine, bindparam, case, delete, insert, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -249,6 +249,32 @@ def settle(
     return conn.execute(update(actions).where(_fenced(claim)).values(**values)).rowcount == 1
 
 
+_SUCCEED_MANY = (
+    update(actions)
+    .where(
+        actions.c.id == bindparam("b_id"),
+        actions.c.fencing_token == bindparam("b_token"),
+        IS_RUNNING,
+    )
+    .values(
+        status=Status.SUCCESS.value, lease_owner=None, lease_expires_at=None, last_error=None,
+        result=bindparam("b_result", type_=actions.c.result.type),
+        updated_at=bindparam("b_now"), finished_at=bindparam("b_now"),
+    )
+)
+
+
+def settle_successes(
+    conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime
+) -> bool:
+    """Mark many claims SUCCESS in one statement; False if any no longer holds its lease."""
+    if not succeeded:
+        return True
+    rows = [{"b_id": claim.id, "b_token": claim.fencing_token, "b_result": result, "b_now": now}
+            for claim, result in succeeded]
+    return conn.execute(_SUCCEED_MANY, rows).rowcount == len(rows)
+
+
 def failure_status(claim: Claim, permanent: bool) -> Status:
     if permanent:
         return Status.FAILED
@@ -342,39 +368,38 @@ def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until:
         )
 
 
+@dataclass(frozen=True)
+class AttemptRecord:
+    """What one attempt leaves behind: its log lines and the artifacts it recorded."""
+
+    claim: Claim
+    entries: Sequence[LogEntry]
+    artifacts: Iterable[PendingArtifact] = ()
+
+
 def write_records(
-    conn: Connection,
-    claim: Claim,
-    worker: str,
-    entries: Sequence[LogEntry],
-    pending: Iterable[PendingArtifact],
-    now: datetime,
+    conn: Connection, worker: str, records: Sequence[AttemptRecord], now: datetime
 ) -> None:
-    """Persist an attempt's log lines and artifacts (an artifact name keeps one copy)."""
-    for artifact in pending:
-        conn.execute(
-            delete(artifacts).where(
-                artifacts.c.action_id == claim.id, artifacts.c.name == artifact.name
-            )
-        )
-        conn.execute(
-            insert(artifacts).values(
-                action_id=claim.id, name=artifact.name, media_type=artifact.media_type,
+    """Persist attempts' log lines (one statement) and artifacts (a name keeps one copy)."""
+    for record in records:
+        for artifact in record.artifacts:
+            conn.execute(delete(artifacts).where(
+                artifacts.c.action_id == record.claim.id, artifacts.c.name == artifact.name))
+            conn.execute(insert(artifacts).values(
+                action_id=record.claim.id, name=artifact.name, media_type=artifact.media_type,
                 content=artifact.content, sha256=artifact.sha256, created_at=now,
-            )
-        )
-    if entries:
-        conn.execute(
-            insert(logs),
-            [
-                {
-                    "action_id": claim.id, "attempt": claim.attempt, "ts": now,
-                    "level": e.level, "message": e.message, "worker": worker,
-                    "artifact_ref": e.artifact_ref, "artifact_sha256": e.artifact_sha256,
-                }
-                for e in entries
-            ],
-        )
+            ))
+    rows = [
+        {
+            "action_id": record.claim.id, "attempt": record.claim.attempt, "ts": now,
+            "level": e.level, "message": e.message, "worker": worker,
+            "artifact_ref": e.artifact_ref, "artifact_sha256": e.artifact_sha256,
+        }
+        for record in records
+        for e in record.entries
+    ]
+    if rows:
+        conn.execute(insert(logs), rows)
 
 
 # --- operator commands ----------------------------------------------------------------------

@@ -29,10 +29,15 @@ from aol_core.control import Flags, read_flags
 from aol_core.db import mask_url
 from aol_core.dispatch import Dispatcher, Outcome
 from aol_core.drivers import Claim, driver_for
+from aol_core.models import Status
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
 
 log = logging.getLogger("aol.worker")
+
+#: handlers faster than this (moving average) share transactions with their batch-mates;
+#: on SQLite such a shared transaction holds the write lock for at most a batch of them
+FAST_HANDLER_SECONDS = 0.005
 
 
 @dataclass
@@ -85,6 +90,10 @@ class Worker:
         self.lock = threading.Lock()
         self.flags = Flags()
         self.counts: Counter[str] = Counter()
+        self.reported: Counter[str] = Counter()
+        self.reported_at = time.monotonic()
+        #: recent handler time per action type (moving average), which decides batching
+        self.handler_seconds: dict[str, float] = {}
         self.stop_reason = ""
 
     @property
@@ -213,31 +222,84 @@ class Worker:
             claim = self.ready.get()
             if claim is None:
                 return
-            proof = claim.proof_mode or self.options.proof_mode or self.flags.proof_mode
-            with self.lock:
+            batch, left_over = self._gather(claim)
+            for group in ([batch, [left_over]] if left_over else [batch]):
+                self._run_group(group)
+
+    def _gather(self, first: Claim) -> tuple[list[Claim], Claim | None]:
+        """Take more ready claims to share a transaction, while handlers are known to be fast.
+
+        Returns the batch, and a claim taken that must run on its own.
+        """
+        batch = [first]
+        if not self._fast(first.action_type):
+            return batch, None
+        while len(batch) < self.settings.batch_size:
+            try:
+                claim = self.ready.get_nowait()
+            except queue_module.Empty:
+                break
+            if claim is None:  # a stop sentinel belongs to whichever runner comes next
+                self.ready.put(None)
+                break
+            if not self._fast(claim.action_type):
+                return batch, claim
+            batch.append(claim)
+        return batch, None
+
+    def _fast(self, action_type: str) -> bool:
+        seconds = self.handler_seconds.get(action_type)
+        return seconds is not None and seconds < FAST_HANDLER_SECONDS
+
+    def _run_group(self, claims: list[Claim]) -> None:
+        now = time.monotonic()
+        with self.lock:
+            for claim in claims:
                 held = self.held[claim.id]
                 if held.timeout is not None:
-                    held.deadline = time.monotonic() + held.timeout
-            try:
-                self._report(self.dispatcher.run(claim, proof))
-            except Exception:
-                log.exception("action %s: could not record its outcome; its lease will expire "
-                              "and it will be retried", claim.id)
-                self.counts["unrecorded"] += 1
-            finally:
-                with self.lock:
+                    held.deadline = now + held.timeout
+        pairs = [(c, c.proof_mode or self.options.proof_mode or self.flags.proof_mode)
+                 for c in claims]
+        try:
+            if len(pairs) == 1:
+                outcomes = [self.dispatcher.run(*pairs[0])]
+            else:
+                outcomes = self.dispatcher.run_batch(pairs)
+            for outcome in outcomes:
+                self._report(outcome)
+        except Exception:
+            log.exception("action(s) %s: could not record the outcome; the lease will expire "
+                          "and they will be retried", ", ".join(str(c.id) for c in claims))
+            self.counts["unrecorded"] += len(claims)
+        finally:
+            with self.lock:
+                for claim in claims:
                     self.held.pop(claim.id, None)
-                self.wake.set()
+            self.wake.set()
 
     def _report(self, outcome: Outcome) -> None:
         claim = outcome.claim
         word = outcome.status.value if outcome.status else "LEASE LOST"
         self.counts[word] += 1
-        level = logging.INFO if outcome.status and outcome.status.value == "SUCCESS" else (
-            logging.WARNING)
+        previous = self.handler_seconds.get(claim.action_type, outcome.seconds)
+        self.handler_seconds[claim.action_type] = 0.8 * previous + 0.2 * outcome.seconds
+        if outcome.status is Status.SUCCESS and not log.isEnabledFor(logging.DEBUG):
+            return
+        level = logging.DEBUG if outcome.status is Status.SUCCESS else logging.WARNING
         log.log(level, "action %s %s attempt %s/%s: %s in %.1f ms%s", claim.id,
                 claim.action_type, claim.attempt, claim.max_attempts, word,
                 outcome.seconds * 1000, f" ({outcome.error})" if outcome.error else "")
+
+    def _summarise(self) -> None:
+        """Every heartbeat with activity: what was done since the last one."""
+        now = time.monotonic()
+        done = self.counts - self.reported
+        if done:
+            rate = sum(done.values()) / max(now - self.reported_at, 1e-9)
+            log.info("%s in the last %.0f s (%.1f actions/s); %d held now",
+                     ", ".join(f"{n} {k}" for k, n in sorted(done.items())),
+                     now - self.reported_at, rate, len(self.held))
+        self.reported, self.reported_at = Counter(self.counts), now
 
     def _heartbeat(self, stop: threading.Event) -> None:
         interval = self.settings.lease_seconds / 3
@@ -251,6 +313,7 @@ class Worker:
                     queue.extend_leases(conn, self.name, keep, now + self.alive_for)
             except Exception as exc:
                 log.warning("heartbeat failed (%s); will try again", exc)
+            self._summarise()
 
     def _overdue(self, held: _Held) -> bool:
         if held.deadline is None or time.monotonic() < held.deadline:

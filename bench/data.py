@@ -6,9 +6,10 @@ import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from aol_core import NewAction, Settings, create_engine, enqueue_many, session_factory
+from aol_core.models import actions_table as actions
 from aol_core.plugins import PluginRegistry, load_plugins
 from bench.databases import Fresh
 
@@ -108,3 +109,18 @@ def count(db: Fresh, where: str) -> int:
                        .scalar_one())
     finally:
         engine.dispose()
+
+
+def drain_seconds(db: Fresh, since: datetime) -> float:
+    """From the first claim to the last completion, as the table records them: the drain
+    itself, without the worker processes' start-up (measured as a scenario of its own)."""
+    engine = create_engine(db.url)
+    try:
+        with engine.connect() as conn:
+            first, last = conn.execute(
+                select(func.min(actions.c.started_at), func.max(actions.c.finished_at))
+                .where(actions.c.status == "SUCCESS", actions.c.started_at >= since)
+            ).one()
+    finally:
+        engine.dispose()
+    return float((last - first).total_seconds())

@@ -12,6 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 
@@ -94,9 +95,10 @@ def _aol_drain(target: Target, n: int, workers: int, history: int = 0) -> float:
     if history:
         data.add_history(db, history)
     data.fill(db, n)
-    seconds = procs.burst(db, workers)
+    since = datetime.now(UTC)
+    procs.burst(db, workers)
     _expect(data.count(db, "status = 'SUCCESS'"), n + history, "SUCCESS actions after drain")
-    return seconds
+    return data.drain_seconds(db, since)
 
 
 def _floor_drain(target: Target, n: int, workers: int, history: int = 0) -> float:

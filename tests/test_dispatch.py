@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 
 from aol_core.drivers import Claim, driver_for
 from aol_core.models import Action, Status
@@ -169,3 +169,56 @@ def _claim(harness: ActionHarness) -> list[Claim]:
     return driver_for(harness.engine).claim(
         harness.engine, worker="w", action_types=sorted(harness.registry.routes), limit=10,
         lease_seconds=30, now=utcnow())
+
+
+# --- several actions to a transaction ------------------------------------------------------
+
+
+def _claim_batch(harness: ActionHarness, *payloads: tuple[str, dict[str, object]]) -> list[Claim]:
+    for action_type, payload in payloads:
+        harness.enqueue(action_type, payload)
+    return _claim(harness)
+
+
+def test_a_batch_commits_each_actions_writes_with_its_success(harness: ActionHarness) -> None:
+    claims = _claim_batch(harness, *[("TEST_RECORD", {"n": n}) for n in range(5)])
+    commits: list[None] = []
+    event.listen(harness.engine, "commit", lambda _conn: commits.append(None))
+    outcomes = harness.dispatcher.run_batch([(c, False) for c in claims])
+    assert len(commits) == 1
+    assert [o.status for o in outcomes] == [Status.SUCCESS] * 5
+    assert runs(harness) == 5
+    for claim in claims:
+        action = harness.action(claim.id)
+        assert (action.status, action.result["attempt"]) == (Status.SUCCESS, 1)
+        assert "succeeded" in harness.logs(claim.id)[-1].message
+
+
+def test_a_failure_in_a_batch_rolls_back_only_its_own_writes(harness: ActionHarness) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_FAIL", {"write_first": True}),
+                          ("TEST_RECORD", {}))
+    outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
+        [(c, False) for c in claims])}
+    assert [outcomes[c.id] for c in claims] == [Status.SUCCESS, Status.RETRY, Status.SUCCESS]
+    assert runs(harness, claims[1].id) == 0
+    assert runs(harness) == 2
+    assert harness.logs(claims[1].id)[-1].level == "ERROR"
+
+
+def test_a_batch_with_a_lost_lease_runs_its_actions_one_by_one(harness: ActionHarness) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_RECORD", {}))
+    with harness.session() as session:
+        session.execute(update(Action).where(Action.id == claims[0].id).values(
+            fencing_token=Action.fencing_token + 1))
+    outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
+        [(c, False) for c in claims])}
+    assert outcomes == {claims[0].id: None, claims[1].id: Status.SUCCESS}
+    assert (runs(harness, claims[0].id), runs(harness, claims[1].id)) == (0, 1)
+
+
+def test_a_handler_committing_in_a_batch_fails_alone(harness: ActionHarness) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_COMMIT", {}))
+    outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
+        [(c, False) for c in claims])}
+    assert outcomes == {claims[0].id: Status.SUCCESS, claims[1].id: Status.FAILED}
+    assert (runs(harness, claims[0].id), runs(harness, claims[1].id)) == (1, 0)

@@ -48,3 +48,21 @@ def test_a_read_only_session_takes_no_write_lock(engine: Engine,
             writer.execute(text("INSERT INTO test_actions_runs (action_id, attempt) VALUES (1, 1)"))
     with sessions() as session:
         assert session.scalar(text("SELECT count(*) FROM test_actions_runs")) == 1
+
+
+def test_a_worker_shares_commits_among_fast_actions(
+    engine: Engine, registry: PluginRegistry, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from sqlalchemy import event
+
+    with sessions() as session, session.begin():
+        enqueue_many(session, [NewAction("TEST_NOOP", {"n": n}) for n in range(200)])
+    commits: list[None] = []
+    event.listen(engine, "commit", lambda _conn: commits.append(None))
+    worker = Worker(engine, registry, settings.with_overrides(batch_size=10),
+                    WorkerOptions(burst=True))
+    assert worker.run() == 0
+    with sessions() as session:
+        assert session.scalar(select(func.count()).where(Action.status == Status.SUCCESS)) == 200
+    # one commit per action would be 200 completions plus 20 claims
+    assert len(commits) < 80, len(commits)
