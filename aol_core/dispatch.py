@@ -3,9 +3,11 @@
 On return a handler's writes and SUCCESS commit together; on an exception they roll back and
 the failure is recorded instead. Every settlement checks the fencing token.
 
-Actions whose handlers are known to be fast run several to a transaction (``run_batch``),
-each in a savepoint, and are settled by one statement: the commit, the dearest part of an
-action on any database, is shared. A crash then costs a batch re-run rather than one action;
+Actions whose handlers are known to be fast run several to a transaction (``run_batch``)
+and are settled by one statement: the commit, the dearest part of an action on any database,
+is shared. A handler that fails without having written anything leaves nothing to undo, so
+its batch goes on; one that fails after writing rolls the batch back, and each action of it
+runs again in a transaction of its own. A crash costs a batch re-run rather than one action;
 delivery stays at least once and each handler's writes stay atomic with its outcome.
 """
 
@@ -34,6 +36,10 @@ from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
 
 _SETTLING = "aol_settling"
+#: key in a connection's ``info``: how many writing statements it has executed
+_WRITES = "aol_writes"
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "WITH", "CREATE", "DROP",
+                "ALTER", "TRUNCATE", "COPY")
 
 
 class LeaseLost(Exception):
@@ -69,6 +75,8 @@ class Dispatcher:
         self.worker = worker
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         event.listen(self.sessions, "before_commit", _forbid_handler_commit)
+        if not event.contains(engine, "before_cursor_execute", _count_writes):
+            event.listen(engine, "before_cursor_execute", _count_writes)
 
     def run(self, claim: Claim, proof_mode: bool) -> Outcome:
         """Run one action in a transaction of its own."""
@@ -99,26 +107,29 @@ class Dispatcher:
             return outcome
 
     def run_batch(self, batch: Sequence[tuple[Claim, bool]]) -> list[Outcome]:
-        """Run ``(claim, proof_mode)`` pairs in one transaction, each handler in a savepoint.
+        """Run ``(claim, proof_mode)`` pairs in one transaction and settle them together.
 
-        Anything out of the ordinary (a lost lease, a database error, a handler committing)
-        rolls the whole batch back and runs each action on its own instead.
+        Anything out of the ordinary (a handler failing after it wrote, a lost lease, a
+        database error) rolls the whole batch back and runs each action on its own instead.
         """
         outcomes: list[Outcome] = []
         try:
             with self.sessions() as session, session.begin():
+                conn = session.connection()
                 succeeded: list[tuple[Claim, Any]] = []
                 records: list[queue.AttemptRecord] = []
                 failed: list[tuple[Claim, ActionContext, Exception, float]] = []
                 for claim, proof_mode in batch:
                     context = self._context(claim)
                     started = time.monotonic()
+                    writes = conn.info.get(_WRITES, 0)
                     try:
-                        with session.begin_nested():
-                            result = self._call(session, claim, proof_mode, context)
+                        result = self._call(session, claim, proof_mode, context)
                     except (HandlerCommitted, DBAPIError):
                         raise _Unbatchable from None
                     except Exception as exc:
+                        if conn.info.get(_WRITES, 0) != writes or _has_changes(session):
+                            raise _Unbatchable from None
                         failed.append((claim, context, exc, started))
                         continue
                     seconds = time.monotonic() - started
@@ -126,7 +137,6 @@ class Dispatcher:
                     succeeded.append((claim, result))
                     records.append(_record(claim, context))
                     outcomes.append(Outcome(claim, Status.SUCCESS, seconds))
-                conn = session.connection()
                 now = utcnow()
                 if not queue.settle_successes(conn, succeeded, now):
                     raise _Unbatchable
@@ -215,6 +225,16 @@ def _require_json(result: Any) -> None:
         json.dumps(result)
     except (TypeError, ValueError) as exc:
         raise PermanentError(f"handler returned a value JSON cannot hold: {exc}") from None
+
+
+def _count_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    if statement.lstrip()[:8].upper().startswith(_WRITE_VERBS):
+        conn.info[_WRITES] = conn.info.get(_WRITES, 0) + 1
+
+
+def _has_changes(session: Session) -> bool:
+    """Objects added, changed or deleted but not yet flushed."""
+    return bool(session.new or session.dirty or session.deleted)
 
 
 def _forbid_handler_commit(session: Session) -> None:

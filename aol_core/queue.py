@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from aol_core.config import Settings
 from aol_core.context import LogEntry, PendingArtifact
 from aol_core.drivers import Claim, driver_for
+from aol_core.drivers.base import DUE
 from aol_core.errors import (
     ActionNotFound,
     IdempotencyConflict,
@@ -32,7 +33,6 @@ from aol_core.errors import (
 from aol_core.models import (
     CLAIMABLE,
     FINISHED,
-    IS_CLAIMABLE,
     IS_RUNNING,
     Action,
     ExecutionLog,
@@ -456,13 +456,5 @@ def _operator_log(session: Session, action: Action, message: str) -> None:
 
 def has_due(conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
     """A read-only look for claimable work, so idle workers poll without taking write locks."""
-    statement = (
-        select(actions.c.id)
-        .where(
-            IS_CLAIMABLE,
-            actions.c.not_before <= now,
-            actions.c.action_type.in_(action_types),
-        )
-        .limit(1)
-    )
-    return conn.execute(statement).first() is not None
+    params = {"b_now": now, "b_types": list(action_types), "b_limit": 1}
+    return conn.execute(DUE, params).first() is not None

@@ -222,3 +222,16 @@ def test_a_handler_committing_in_a_batch_fails_alone(harness: ActionHarness) -> 
         [(c, False) for c in claims])}
     assert outcomes == {claims[0].id: Status.SUCCESS, claims[1].id: Status.FAILED}
     assert (runs(harness, claims[0].id), runs(harness, claims[1].id)) == (1, 0)
+
+
+def test_a_failure_without_writes_keeps_its_batch_in_one_transaction(
+    harness: ActionHarness,
+) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_FAIL", {}), ("TEST_RECORD", {}))
+    commits: list[None] = []
+    event.listen(harness.engine, "commit", lambda _conn: commits.append(None))
+    outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
+        [(c, False) for c in claims])}
+    assert len(commits) == 1
+    assert [outcomes[c.id] for c in claims] == [Status.SUCCESS, Status.RETRY, Status.SUCCESS]
+    assert runs(harness) == 2

@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Executable
 
+from aol_core.models import IS_CLAIMABLE, Status
 from aol_core.models import actions_table as actions
 
 #: columns a claim returns, in this order
@@ -26,6 +28,48 @@ CLAIM_COLUMNS = (
     actions.c.priority,
     actions.c.not_before,
 )
+
+
+#: which actions are due for a claim; bound as b_now, b_types and b_limit
+DUE = (
+    select(actions.c.id)
+    .where(
+        IS_CLAIMABLE,
+        actions.c.not_before <= bindparam("b_now"),
+        actions.c.action_type.in_(bindparam("b_types", expanding=True)),
+    )
+    .order_by(actions.c.priority.desc(), actions.c.not_before, actions.c.id)
+    .limit(bindparam("b_limit"))
+)
+
+#: what a claim sets; bound as b_worker, b_expires and b_now
+CLAIMED = {
+    "status": Status.RUNNING.value,
+    "attempts": actions.c.attempts + 1,
+    "fencing_token": actions.c.fencing_token + 1,
+    "lease_owner": bindparam("b_worker"),
+    "lease_expires_at": bindparam("b_expires"),
+    "started_at": bindparam("b_now"),
+    "updated_at": bindparam("b_now"),
+}
+
+
+def run_claim(
+    engine: Engine,
+    statement: Executable,
+    *,
+    worker: str,
+    action_types: Sequence[str],
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+) -> list[Claim]:
+    """Execute a driver's claim statement (built once, from DUE and CLAIMED) in claim order."""
+    params = {"b_now": now, "b_types": list(action_types), "b_limit": limit,
+              "b_worker": worker, "b_expires": now + timedelta(seconds=lease_seconds)}
+    with engine.begin() as conn:
+        claims = [Claim(*row) for row in conn.execute(statement, params)]
+    return sorted(claims, key=lambda c: c.sort_key)
 
 
 @dataclass(frozen=True)
@@ -88,7 +132,3 @@ class Driver(Protocol):
     def listen(self, engine: Engine, wake: threading.Event) -> Listener | None:
         """Set ``wake`` whenever :meth:`notify` fires elsewhere; None where polling must do."""
         ...
-
-
-def claim_from_row(row: Any) -> Claim:
-    return Claim(*row)

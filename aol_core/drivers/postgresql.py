@@ -9,19 +9,32 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
-from aol_core.drivers.base import CLAIM_COLUMNS, Claim, claim_from_row
-from aol_core.models import IS_CLAIMABLE, Status
+from aol_core.drivers.base import CLAIM_COLUMNS, CLAIMED, DUE, Claim, run_claim
 from aol_core.models import actions_table as actions
 
 CHANNEL = "aol_actions"
 log = logging.getLogger("aol.worker")
+
+
+_DUE = DUE.with_for_update(skip_locked=True).cte("due")
+_INSERT = (
+    insert(actions)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(actions.c.idempotency_key, actions.c.id)
+)
+_CLAIM = (
+    update(actions)
+    .where(actions.c.id == _DUE.c.id)
+    .values(CLAIMED)
+    .returning(*CLAIM_COLUMNS)
+)
 
 
 class PostgreSQLDriver:
@@ -37,43 +50,11 @@ class PostgreSQLDriver:
         lease_seconds: float,
         now: datetime,
     ) -> list[Claim]:
-        due = (
-            select(actions.c.id)
-            .where(
-                IS_CLAIMABLE,
-                actions.c.not_before <= now,
-                actions.c.action_type.in_(action_types),
-            )
-            .order_by(actions.c.priority.desc(), actions.c.not_before, actions.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("due")
-        )
-        statement = (
-            update(actions)
-            .where(actions.c.id == due.c.id)
-            .values(
-                status=Status.RUNNING.value,
-                attempts=actions.c.attempts + 1,
-                fencing_token=actions.c.fencing_token + 1,
-                lease_owner=worker,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                started_at=now,
-                updated_at=now,
-            )
-            .returning(*CLAIM_COLUMNS)
-        )
-        with engine.begin() as conn:
-            claims = [claim_from_row(row) for row in conn.execute(statement)]
-        return sorted(claims, key=lambda c: c.sort_key)
+        return run_claim(engine, _CLAIM, worker=worker, action_types=action_types,
+                         limit=limit, lease_seconds=lease_seconds, now=now)
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        statement = (
-            insert(actions)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(actions.c.idempotency_key, actions.c.id)
-        )
-        return {key: id_ for key, id_ in conn.execute(statement, list(rows))}
+        return {key: id_ for key, id_ in conn.execute(_INSERT, list(rows))}
 
     def notify(self, conn: Connection) -> None:
         # Delivered at commit; PostgreSQL folds identical notifications in one transaction.
