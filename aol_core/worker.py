@@ -35,9 +35,13 @@ from aol_core.timeutil import utcnow
 
 log = logging.getLogger("aol.worker")
 
-#: handlers faster than this (moving average) share transactions with their batch-mates;
-#: on SQLite such a shared transaction holds the write lock for at most a batch of them
+#: handlers faster than this (moving average) share transactions with their batch-mates
 FAST_HANDLER_SECONDS = 0.005
+#: the most fast actions claimed at once, or run in one transaction
+FAST_BATCH = 100
+#: a shared transaction takes no more actions once their expected handler time adds up to
+#: this, which bounds how long it holds SQLite's write lock
+SHARED_TRANSACTION_SECONDS = 0.02
 
 
 @dataclass
@@ -175,13 +179,14 @@ class Worker:
         if clock - loop.last_rescue >= settings.lease_seconds / 4:
             self._rescue()
             loop.last_rescue = clock
-        # Claim a whole batch once the claimed-but-unstarted buffer has run dry.
-        if len(self.held) > self.options.concurrency or not self.action_types:
+        # Claim the next batch when the claimed-but-unstarted buffer is half empty.
+        limit = self._claim_limit()
+        if self.ready.qsize() > limit // 2 or not self.action_types:
             self._sleep(settings.poll_interval)
             return
         # Looked at before claiming: an action settled as RETRY while the claim ran is due.
         nothing_running = not self.held
-        loop.idle = not self._claim(settings.batch_size, loop.idle)
+        loop.idle = not self._claim(limit, loop.idle)
         if not loop.idle:
             return
         if self.options.burst and nothing_running:
@@ -226,15 +231,24 @@ class Worker:
             for group in ([batch, [left_over]] if left_over else [batch]):
                 self._run_group(group)
 
+    def _claim_limit(self) -> int:
+        """``batch_size``, or more while every handler this worker has run is fast."""
+        times = self.handler_seconds.values()
+        if times and all(seconds < FAST_HANDLER_SECONDS for seconds in times):
+            return max(self.settings.batch_size, FAST_BATCH)
+        return self.settings.batch_size
+
     def _gather(self, first: Claim) -> tuple[list[Claim], Claim | None]:
-        """Take more ready claims to share a transaction, while handlers are known to be fast.
+        """Take more ready claims to share a transaction, while handlers are known to be fast
+        and the batch's expected handler time stays within SHARED_TRANSACTION_SECONDS.
 
         Returns the batch, and a claim taken that must run on its own.
         """
         batch = [first]
         if not self._fast(first.action_type):
             return batch, None
-        while len(batch) < self.settings.batch_size:
+        expected = self.handler_seconds[first.action_type]
+        while len(batch) < FAST_BATCH and expected < SHARED_TRANSACTION_SECONDS:
             try:
                 claim = self.ready.get_nowait()
             except queue_module.Empty:
@@ -245,6 +259,7 @@ class Worker:
             if not self._fast(claim.action_type):
                 return batch, claim
             batch.append(claim)
+            expected += self.handler_seconds[claim.action_type]
         return batch, None
 
     def _fast(self, action_type: str) -> bool:
