@@ -47,6 +47,8 @@ from aol_core.timeutil import require_aware, utcnow
 
 #: rows per INSERT statement in bulk enqueue (well under SQLite's bound-parameter limit)
 INSERT_CHUNK = 1000
+#: a bulk enqueue this large refreshes the planner's statistics (PostgreSQL)
+REFRESH_STATISTICS_AFTER = 10_000
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ def enqueue_many(
     inserted: dict[str, int] = {}
     for start in range(0, len(fresh), INSERT_CHUNK):
         inserted.update(driver.insert_actions(conn, fresh[start : start + INSERT_CHUNK]))
+    if len(inserted) >= REFRESH_STATISTICS_AFTER:
+        driver.refresh_statistics(conn)
     existing = _existing(conn, [key for key in wanted if key not in inserted])
     for key, found in existing.items():
         _check_same(found, wanted[key])

@@ -185,3 +185,15 @@ def test_not_before_in_the_future_is_kept(sessions: sessionmaker[Session]) -> No
     action = fetch(sessions, done.id)
     assert (action.not_before, action.priority, action.max_attempts, action.proof_mode) == (
         when, 5, 2, True)
+
+
+def test_a_bulk_enqueue_past_the_statistics_threshold_is_claimable_in_order(
+    sessions: sessionmaker[Session],
+) -> None:
+    from aol_core.queue import REFRESH_STATISTICS_AFTER
+
+    n = REFRESH_STATISTICS_AFTER
+    items = [NewAction("TEST_NOOP", {"i": i}, priority=i % 3) for i in range(n)]
+    with sessions() as session, session.begin():
+        done = enqueue_many(session, items)
+    assert len({d.id for d in done}) == n == count(sessions)

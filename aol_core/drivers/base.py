@@ -125,6 +125,10 @@ class Driver(Protocol):
         """Insert rows whose idempotency key is new; return ``{key: id}`` for those inserted."""
         ...
 
+    def refresh_statistics(self, conn: Connection) -> None:
+        """After a bulk enqueue: let the query planner see how many actions wait."""
+        ...
+
     def notify(self, conn: Connection) -> None:
         """Tell idle workers, when ``conn``'s transaction commits, that work arrived."""
         ...

@@ -50,6 +50,9 @@ class SQLiteDriver:
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         return {key: id_ for key, id_ in conn.execute(_INSERT, list(rows))}
 
+    def refresh_statistics(self, conn: Connection) -> None:
+        """SQLite plans the claim from the partial index alone; nothing to refresh."""
+
     def notify(self, conn: Connection) -> None:
         """SQLite has no notification channel; idle workers poll."""
 
