@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, case, delete, insert, literal, select, update
+from sqlalchemy import Engine, case, delete, insert, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -253,30 +253,13 @@ def settle(
     return conn.execute(update(actions).where(_fenced(claim)).values(**values)).rowcount == 1
 
 
-_SUCCEED_MANY = (
-    update(actions)
-    .where(
-        actions.c.id == bindparam("b_id"),
-        actions.c.fencing_token == bindparam("b_token"),
-        IS_RUNNING,
-    )
-    .values(
-        status=Status.SUCCESS.value, lease_owner=None, lease_expires_at=None, last_error=None,
-        result=bindparam("b_result", type_=actions.c.result.type),
-        updated_at=bindparam("b_now"), finished_at=bindparam("b_now"),
-    )
-)
-
-
 def settle_successes(
     conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime
 ) -> bool:
     """Mark many claims SUCCESS in one statement; False if any no longer holds its lease."""
     if not succeeded:
         return True
-    rows = [{"b_id": claim.id, "b_token": claim.fencing_token, "b_result": result, "b_now": now}
-            for claim, result in succeeded]
-    return conn.execute(_SUCCEED_MANY, rows).rowcount == len(rows)
+    return driver_for(conn).succeed_many(conn, succeeded, now) == len(succeeded)
 
 
 def failure_status(claim: Claim, permanent: bool) -> Status:
@@ -403,7 +386,7 @@ def write_records(
         for e in record.entries
     ]
     if rows:
-        conn.execute(insert(logs), rows)
+        driver_for(conn).insert_logs(conn, rows)
 
 
 # --- operator commands ----------------------------------------------------------------------

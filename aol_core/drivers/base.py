@@ -125,6 +125,16 @@ class Driver(Protocol):
         """Insert rows whose idempotency key is new; return ``{key: id}`` for those inserted."""
         ...
 
+    def succeed_many(
+        self, conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime
+    ) -> int:
+        """Mark claims SUCCESS with their results, fenced; return how many still held."""
+        ...
+
+    def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert execution-log rows."""
+        ...
+
     def refresh_statistics(self, conn: Connection) -> None:
         """After a bulk enqueue: let the query planner see how many actions wait."""
         ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,22 @@ _INSERT = text(
     + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _INSERT_COLUMNS.items())
     + ") ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id"
 )
+_SUCCEED = text(
+    "UPDATE aol_actions AS a SET status = 'SUCCESS', lease_owner = NULL, "
+    "lease_expires_at = NULL, last_error = NULL, result = v.result, updated_at = :now, "
+    "finished_at = :now FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS integer[]), "
+    "CAST(:results AS jsonb[])) AS v(id, token, result) "
+    "WHERE a.id = v.id AND a.fencing_token = v.token AND a.status = 'RUNNING'"
+)
+_LOG_COLUMNS = {
+    "action_id": "bigint[]", "attempt": "integer[]", "ts": "timestamptz[]",
+    "level": "varchar[]", "message": "text[]", "worker": "varchar[]",
+    "artifact_ref": "varchar[]", "artifact_sha256": "varchar[]",
+}
+_INSERT_LOGS = text(
+    f"INSERT INTO aol_execution_logs ({', '.join(_LOG_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _LOG_COLUMNS.items()) + ")"
+)
 _CLAIM = (
     update(actions)
     .where(actions.c.id == _DUE.c.id)
@@ -64,12 +80,23 @@ class PostgreSQLDriver:
                          limit=limit, lease_seconds=lease_seconds, now=now)
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        columns: dict[str, list[Any]] = {name: [] for name in _INSERT_COLUMNS}
-        for row in rows:
-            for name, values in columns.items():
-                values.append(row[name])
+        columns = _columns(rows, _INSERT_COLUMNS)
         columns["payload"] = [json.dumps(payload) for payload in columns["payload"]]
         return {key: id_ for key, id_ in conn.execute(_INSERT, columns)}
+
+    def succeed_many(
+        self, conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime
+    ) -> int:
+        params = {
+            "ids": [claim.id for claim, _ in succeeded],
+            "tokens": [claim.fencing_token for claim, _ in succeeded],
+            "results": [json.dumps(result) for _, result in succeeded],
+            "now": now,
+        }
+        return conn.execute(_SUCCEED, params).rowcount
+
+    def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        conn.execute(_INSERT_LOGS, _columns(rows, _LOG_COLUMNS))
 
     def refresh_statistics(self, conn: Connection) -> None:
         # After a bulk load the planner's row estimate is stale and it sorts the whole queue
@@ -86,6 +113,11 @@ class PostgreSQLDriver:
         except Exception as exc:  # e.g. PgBouncer in transaction mode refuses LISTEN
             log.warning("LISTEN unavailable (%s); falling back to polling", exc)
             return None
+
+
+def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
+    """Rows as one list per column, for ``unnest``."""
+    return {name: [row[name] for row in rows] for name in names}
 
 
 class PgListener:
