@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from aol_core.errors import ConfigError
+from aol_core.timeutil import parse_duration
 
 DEFAULT_DATABASE_URL = "sqlite:///aol.db"
 
@@ -36,6 +38,8 @@ class Settings:
     retry_base_seconds: float = 2.0
     #: longest retry delay
     retry_max_seconds: float = 3600.0
+    #: finished SUCCESS and CANCELLED actions older than this are pruned (0: keep forever)
+    retention: timedelta = timedelta(days=7)
     #: distribution names to load (None: all installed; empty: none)
     plugins: tuple[str, ...] | None = None
     #: distribution names never to load
@@ -73,6 +77,13 @@ def _names(var: str, raw: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in raw.split(",") if name.strip())
 
 
+def _duration(var: str, raw: str) -> timedelta:
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{var}: {exc}") from None
+
+
 def _text(var: str, raw: str) -> str:
     if not raw.strip():
         raise ConfigError(f"{var} is set but empty")
@@ -88,6 +99,7 @@ ENV_NAMES = {
     "grace_seconds": "AOL_GRACE_SECONDS",
     "retry_base_seconds": "AOL_RETRY_BASE_SECONDS",
     "retry_max_seconds": "AOL_RETRY_MAX_SECONDS",
+    "retention": "AOL_RETENTION",
     "plugins": "AOL_PLUGINS",
     "disabled_plugins": "AOL_DISABLE_PLUGINS",
 }
@@ -101,6 +113,7 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "grace_seconds": _number(float, 0),
     "retry_base_seconds": _number(float, 0),
     "retry_max_seconds": _number(float, 0),
+    "retention": _duration,
     "plugins": _names,
     "disabled_plugins": _names,
 }

@@ -47,6 +47,8 @@ from aol_core.timeutil import require_aware, utcnow
 
 #: rows per INSERT statement in bulk enqueue (well under SQLite's bound-parameter limit)
 INSERT_CHUNK = 1000
+#: actions deleted per transaction when pruning
+PRUNE_CHUNK = 5000
 #: a bulk enqueue this large refreshes the planner's statistics (PostgreSQL)
 REFRESH_STATISTICS_AFTER = 10_000
 
@@ -390,6 +392,31 @@ def write_records(
 
 
 # --- operator commands ----------------------------------------------------------------------
+
+
+def prune(engine: Engine, older_than: datetime, *, include_failed: bool = False) -> int:
+    """Delete finished actions (with their logs and artifacts) that finished before
+    ``older_than``: SUCCESS and CANCELLED, plus FAILED and DLQ if ``include_failed``.
+
+    Deletes in chunks, each its own short transaction, and returns how many went.
+    """
+    kept = () if include_failed else (Status.FAILED.value, Status.DLQ.value)
+    statuses = [status for status in FINISHED if status not in kept]
+    doomed = (
+        select(actions.c.id)
+        .where(actions.c.status.in_(statuses), actions.c.finished_at < older_than)
+        .limit(PRUNE_CHUNK)
+    )
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            deleted = conn.execute(
+                delete(actions).where(actions.c.id.in_(doomed.scalar_subquery()))
+            ).rowcount
+        total += deleted
+        if deleted < PRUNE_CHUNK:
+            return total
+
 
 
 def _load(session: Session, action_id: int) -> Action:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-_RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -20,12 +20,24 @@ def require_aware(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def parse_duration(text: str) -> timedelta:
+    """``30s``, ``5m``, ``1h``, ``7d`` (or ``0``)."""
+    text = text.strip()
+    if text == "0":
+        return timedelta(0)
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """Parse ISO 8601 with an offset (``2026-11-25T10:00:00+00:00``) or ``+30s/+5m/+1h/+2d``."""
-    match = _RELATIVE.match(text.strip())
-    if match:
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-        return (now or utcnow()) + timedelta(seconds=seconds)
+    if text.strip().startswith("+"):
+        try:
+            return (now or utcnow()) + parse_duration(text.strip()[1:])
+        except ValueError:
+            pass
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

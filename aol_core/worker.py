@@ -35,6 +35,8 @@ from aol_core.timeutil import utcnow
 
 log = logging.getLogger("aol.worker")
 
+#: how often a worker prunes finished actions older than the retention setting
+PRUNE_EVERY_SECONDS = 3600
 #: handlers faster than this (moving average) share transactions with their batch-mates
 FAST_HANDLER_SECONDS = 0.005
 #: the most fast actions claimed at once, or run in one transaction
@@ -59,6 +61,7 @@ class _LoopState:
     idle: bool = True
     last_flags: float = 0.0
     last_rescue: float = float("-inf")
+    last_prune: float = float("-inf")
 
 
 @dataclass
@@ -179,6 +182,12 @@ class Worker:
         if clock - loop.last_rescue >= settings.lease_seconds / 4:
             self._rescue()
             loop.last_rescue = clock
+        if settings.retention and clock - loop.last_prune >= PRUNE_EVERY_SECONDS:
+            pruned = queue.prune(self.engine, utcnow() - settings.retention)
+            if pruned:
+                log.info("pruned %d finished action(s) older than %s", pruned,
+                         settings.retention)
+            loop.last_prune = clock
         # Claim the next batch when the claimed-but-unstarted buffer is half empty.
         limit = self._claim_limit()
         if self.ready.qsize() > limit // 2 or not self.action_types:

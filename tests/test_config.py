@@ -59,3 +59,10 @@ def test_the_schema_head_constant_matches_the_newest_migration() -> None:
     from aol_core import schema
 
     assert schema.alembic_head() == schema.HEAD_REVISION
+
+
+def test_retention_is_a_duration() -> None:
+    assert Settings.from_env({"AOL_RETENTION": "12h"}).retention == timedelta(hours=12)
+    assert Settings.from_env({"AOL_RETENTION": "0"}).retention == timedelta(0)
+    with pytest.raises(ConfigError, match="AOL_RETENTION: not a duration: 'soon'"):
+        Settings.from_env({"AOL_RETENTION": "soon"})

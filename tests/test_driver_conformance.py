@@ -130,3 +130,34 @@ def test_insert_actions_reports_only_new_keys(engine: Engine) -> None:
             conn, [{**row, "idempotency_key": "a"}, {**row, "idempotency_key": "b"}])
     assert list(first) == ["a"]
     assert list(second) == ["b"]
+
+
+def test_succeed_many_settles_only_claims_that_hold_their_lease(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    add(sessions, *(NewAction("TEST_NOOP", {"n": n}) for n in range(3)))
+    first, second, third = claim(engine)
+    stale = Claim(**{**second.__dict__, "fencing_token": second.fencing_token - 1})
+    with engine.begin() as conn:
+        settled = driver_for(engine).succeed_many(
+            conn, [(first, {"r": 1}), (stale, None), (third, [1, 2])], utcnow())
+    assert settled == 2
+    assert (fetch(sessions, first.id).status, fetch(sessions, first.id).result) == (
+        Status.SUCCESS, {"r": 1})
+    assert fetch(sessions, second.id).status == Status.RUNNING
+    assert fetch(sessions, third.id).result == [1, 2]
+
+
+def test_insert_logs_keeps_every_field(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    from aol_core.models import ExecutionLog
+
+    (action_id,) = add(sessions, NewAction("TEST_NOOP", {}))
+    now = utcnow()
+    row = {"action_id": action_id, "attempt": 1, "ts": now, "level": "INFO", "message": "m",
+           "worker": "w", "artifact_ref": "aol://artifacts/1/x", "artifact_sha256": "ab"}
+    with engine.begin() as conn:
+        driver_for(engine).insert_logs(conn, [row, {**row, "artifact_ref": None,
+                                                    "artifact_sha256": None}])
+    with sessions() as session:
+        stored = session.query(ExecutionLog).order_by(ExecutionLog.id).all()
+    assert [(e.ts, e.artifact_ref) for e in stored] == [(now, "aol://artifacts/1/x"), (now, None)]
