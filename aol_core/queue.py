@@ -152,12 +152,12 @@ def _row(
             f"not {type(item.payload).__name__}"
         )
     try:
-        payload = json.loads(json.dumps(item.payload))
+        payload = json.dumps(item.payload, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"payload for {item.action_type} is not JSON: {exc}") from None
     spec = catalog.specs.get(item.action_type)
     if spec is not None:
-        spec.validate(payload)
+        spec.validate(item.payload)
     max_attempts = item.max_attempts or (spec and spec.max_attempts) or settings.max_attempts
     if max_attempts < 1:
         raise InvalidPayload(f"max_attempts must be at least 1, not {max_attempts}")
@@ -203,11 +203,13 @@ def _existing(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]
     for start in range(0, len(keys), INSERT_CHUNK):
         chunk = keys[start : start + INSERT_CHUNK]
         for row in conn.execute(select(*columns).where(actions.c.idempotency_key.in_(chunk))):
-            found[row.idempotency_key] = dict(row._mapping)
+            found[row.idempotency_key] = {**row._mapping,
+                                          "payload": json.dumps(row.payload, sort_keys=True)}
     return found
 
 
 def _check_same(existing: dict[str, Any], new: dict[str, Any]) -> None:
+    """Both payloads are JSON text with sorted keys, so equal objects compare equal."""
     if existing["action_type"] != new["action_type"] or existing["payload"] != new["payload"]:
         raise IdempotencyConflict(
             f"idempotency key {new['idempotency_key']!r} already names a "

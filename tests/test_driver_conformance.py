@@ -120,7 +120,7 @@ def test_concurrent_claims_never_share_an_action(
 
 def test_insert_actions_reports_only_new_keys(engine: Engine) -> None:
     now = utcnow()
-    row = {"action_type": "TEST_NOOP", "payload": {}, "status": "PENDING", "priority": 0,
+    row = {"action_type": "TEST_NOOP", "payload": "{}", "status": "PENDING", "priority": 0,
            "attempts": 0, "max_attempts": 1, "not_before": now, "fencing_token": 0,
            "proof_mode": False, "created_at": now, "updated_at": now}
     driver = driver_for(engine)

@@ -122,7 +122,10 @@ class Driver(Protocol):
     def insert_actions(
         self, conn: Connection, rows: Sequence[dict[str, Any]]
     ) -> dict[str, int]:
-        """Insert rows whose idempotency key is new; return ``{key: id}`` for those inserted."""
+        """Insert rows whose idempotency key is new; return ``{key: id}`` for those inserted.
+
+        Each row holds every column of a new action, its ``payload`` already JSON text.
+        """
         ...
 
     def succeed_many(

@@ -80,9 +80,7 @@ class PostgreSQLDriver:
                          limit=limit, lease_seconds=lease_seconds, now=now)
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        columns = _columns(rows, _INSERT_COLUMNS)
-        columns["payload"] = [json.dumps(payload) for payload in columns["payload"]]
-        return {key: id_ for key, id_ in conn.execute(_INSERT, columns)}
+        return {key: id_ for key, id_ in conn.execute(_INSERT, _columns(rows, _INSERT_COLUMNS))}
 
     def succeed_many(
         self, conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime

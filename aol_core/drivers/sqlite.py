@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, update
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIMED, DUE, Claim, Listener, run_claim
@@ -20,11 +19,24 @@ from aol_core.models import IS_RUNNING, Status
 from aol_core.models import actions_table as actions
 from aol_core.models import logs_table as logs
 
-_INSERT = (
-    sqlite.insert(actions)
-    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    .returning(actions.c.idempotency_key, actions.c.id)
-)
+_INSERT_COLUMNS = ("action_type", "payload", "idempotency_key", "status", "priority", "attempts",
+                   "max_attempts", "not_before", "fencing_token", "proof_mode", "created_at",
+                   "updated_at")
+_TIMES = ("not_before", "created_at", "updated_at")
+_ROW = "(" + ", ".join("?" * len(_INSERT_COLUMNS)) + ")"
+
+
+def _insert_sql(rows: int) -> str:
+    """Multi-row INSERT in SQL and plain values: SQLAlchemy's per-value type processing
+    costs more than SQLite's own work here."""
+    return (f"INSERT INTO aol_actions ({', '.join(_INSERT_COLUMNS)}) VALUES "
+            + ", ".join([_ROW] * rows)
+            + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id")
+
+
+def _stored_time(value: datetime) -> str:
+    """A time as SQLAlchemy's SQLite dialect stores it (naive UTC text, microseconds)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 _SUCCEED = (
     update(actions)
     .where(
@@ -63,7 +75,16 @@ class SQLiteDriver:
                          limit=limit, lease_seconds=lease_seconds, now=now)
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        return {key: id_ for key, id_ in conn.execute(_INSERT, list(rows))}
+        times: dict[datetime, str] = {}
+        params: list[Any] = []
+        for row in rows:
+            for name in _INSERT_COLUMNS:
+                value = row[name]
+                if name in _TIMES:
+                    value = times.get(value) or times.setdefault(value, _stored_time(value))
+                params.append(value)
+        result = conn.exec_driver_sql(_insert_sql(len(rows)), tuple(params))
+        return {key: id_ for key, id_ in result}
 
     def succeed_many(
         self, conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime
