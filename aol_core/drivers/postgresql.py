@@ -27,34 +27,51 @@ _DUE = DUE.with_for_update(skip_locked=True).cte("due")
 #: columns of a new action and their array types: rows travel as one array per column, so a
 #: thousand actions are one small statement for the server to parse, not twelve thousand
 #: parameters
+# Many rows travel as one array per column, expanded by unnest(), and are sent in psycopg's
+# binary format: a thousand actions are one short statement for the server to parse and no
+# text escaping for the client.
 _INSERT_COLUMNS = {
     "action_type": "varchar[]", "payload": "jsonb[]", "idempotency_key": "varchar[]",
     "status": "varchar[]", "priority": "integer[]", "attempts": "integer[]",
     "max_attempts": "integer[]", "not_before": "timestamptz[]", "fencing_token": "integer[]",
     "proof_mode": "boolean[]", "created_at": "timestamptz[]", "updated_at": "timestamptz[]",
 }
-_INSERT = text(
-    f"INSERT INTO aol_actions ({', '.join(_INSERT_COLUMNS)}) "
-    "SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _INSERT_COLUMNS.items())
-    + ") ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id"
-)
-_SUCCEED = text(
-    "UPDATE aol_actions AS a SET status = 'SUCCESS', lease_owner = NULL, "
-    "lease_expires_at = NULL, last_error = NULL, result = v.result, updated_at = :now, "
-    "finished_at = :now FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS integer[]), "
-    "CAST(:results AS jsonb[])) AS v(id, token, result) "
-    "WHERE a.id = v.id AND a.fencing_token = v.token AND a.status = 'RUNNING'"
-)
 _LOG_COLUMNS = {
     "action_id": "bigint[]", "attempt": "integer[]", "ts": "timestamptz[]",
     "level": "varchar[]", "message": "text[]", "worker": "varchar[]",
     "artifact_ref": "varchar[]", "artifact_sha256": "varchar[]",
 }
-_INSERT_LOGS = text(
-    f"INSERT INTO aol_execution_logs ({', '.join(_LOG_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _LOG_COLUMNS.items()) + ")"
+
+
+def _unnest(columns: dict[str, str]) -> str:
+    return ", ".join(f"CAST(%({name})s AS {kind})" for name, kind in columns.items())
+
+
+_INSERT = (
+    f"INSERT INTO aol_actions ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest("
+    f"{_unnest(_INSERT_COLUMNS)}) ON CONFLICT (idempotency_key) DO NOTHING "
+    "RETURNING idempotency_key, id"
 )
+_INSERT_LOGS = (
+    f"INSERT INTO aol_execution_logs ({', '.join(_LOG_COLUMNS)}) SELECT * FROM unnest("
+    f"{_unnest(_LOG_COLUMNS)})"
+)
+_SUCCEED = (
+    "UPDATE aol_actions AS a SET status = 'SUCCESS', lease_owner = NULL, "
+    "lease_expires_at = NULL, last_error = NULL, result = v.result, updated_at = %(now)s, "
+    "finished_at = %(now)s FROM unnest(CAST(%(ids)s AS bigint[]), "
+    "CAST(%(tokens)s AS integer[]), CAST(%(results)s AS jsonb[])) AS v(id, token, result) "
+    "WHERE a.id = v.id AND a.fencing_token = v.token AND a.status = 'RUNNING'"
+)
+
+
+def _binary(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
+    """Execute on the transaction's own psycopg connection, with binary parameters."""
+    cursor = conn.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
+    cursor.execute(sql, params)
+    return cursor
+
+
 _CLAIM = (
     update(actions)
     .where(actions.c.id == _DUE.c.id)
@@ -80,7 +97,8 @@ class PostgreSQLDriver:
                          limit=limit, lease_seconds=lease_seconds, now=now)
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        return {key: id_ for key, id_ in conn.execute(_INSERT, _columns(rows, _INSERT_COLUMNS))}
+        with _binary(conn, _INSERT, _columns(rows, _INSERT_COLUMNS)) as cursor:
+            return {key: id_ for key, id_ in cursor.fetchall()}
 
     def succeed_many(
         self, conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime
@@ -91,10 +109,11 @@ class PostgreSQLDriver:
             "results": [json.dumps(result) for _, result in succeeded],
             "now": now,
         }
-        return conn.execute(_SUCCEED, params).rowcount
+        with _binary(conn, _SUCCEED, params) as cursor:
+            return int(cursor.rowcount)
 
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        conn.execute(_INSERT_LOGS, _columns(rows, _LOG_COLUMNS))
+        _binary(conn, _INSERT_LOGS, _columns(rows, _LOG_COLUMNS)).close()
 
     def refresh_statistics(self, conn: Connection) -> None:
         # After a bulk load the planner's row estimate is stale and it sorts the whole queue
