@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
-import jsonschema
 import pluggy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
@@ -177,8 +176,9 @@ def _as_spec(item: str | ActionSpec) -> ActionSpec:
         raise PluginError(f"aol_register_actions returned {item!r}; expected a name or ActionSpec")
     try:
         _ = spec.validator
-    except jsonschema.SchemaError as exc:
-        raise PluginError(f"payload schema of {spec.name} is invalid: {exc.message}") from None
+    except Exception as exc:  # jsonschema.SchemaError, without importing jsonschema for all
+        message = getattr(exc, "message", str(exc))
+        raise PluginError(f"payload schema of {spec.name} is invalid: {message}") from None
     return spec
 
 

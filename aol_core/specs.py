@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-
-import jsonschema
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from aol_core.errors import InvalidPayload
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class ActionSpec:
         """The schema's validator, built once; raises ``SchemaError`` for a broken schema."""
         if self.payload_schema is None:
             return None
+        import jsonschema  # only plugins that declare schemas pay for importing it
+
         cls = jsonschema.validators.validator_for(
             self.payload_schema, default=jsonschema.Draft202012Validator
         )
@@ -46,7 +48,9 @@ class ActionSpec:
         """Refuse a payload that breaks the declared schema, naming where and why."""
         if self.validator is None:
             return
-        error = jsonschema.exceptions.best_match(self.validator.iter_errors(payload))
+        from jsonschema.exceptions import best_match
+
+        error = best_match(self.validator.iter_errors(payload))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "payload"
             raise InvalidPayload(f"invalid payload for {self.name} at {where}: {error.message}")

@@ -126,7 +126,8 @@ class Worker:
                 degraded=bool(self.registry.broken), now=utcnow(), alive_for=self.alive_for,
             )
         self._announce()
-        listener = self.driver.listen(self.engine, self.wake)
+        # A burst worker exits rather than waits for work, so it needs no wake-ups.
+        listener = None if self.options.burst else self.driver.listen(self.engine, self.wake)
         runners = [
             threading.Thread(target=self._run_actions, name=f"aol-run-{i}", daemon=True)
             for i in range(self.options.concurrency)
