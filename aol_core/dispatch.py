@@ -36,6 +36,7 @@ from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
 
 _SETTLING = "aol_settling"
+_ROLLED_BACK = "aol_rolled_back"
 #: key in a connection's ``info``: how many writing statements it has executed
 _WRITES = "aol_writes"
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "WITH", "CREATE", "DROP",
@@ -48,6 +49,10 @@ class LeaseLost(Exception):
 
 class HandlerCommitted(Exception):
     """A handler called ``session.commit()``, which would split its writes from the outcome."""
+
+
+class HandlerRolledBack(Exception):
+    """A handler called ``session.rollback()``: it would silently drop writes it cannot see."""
 
 
 class _Unbatchable(Exception):
@@ -75,6 +80,7 @@ class Dispatcher:
         self.worker = worker
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         event.listen(self.sessions, "before_commit", _forbid_handler_commit)
+        event.listen(self.sessions, "after_rollback", _note_rollback)
         if not event.contains(engine, "before_cursor_execute", _count_writes):
             event.listen(engine, "before_cursor_execute", _count_writes)
 
@@ -125,7 +131,7 @@ class Dispatcher:
                     writes = conn.info.get(_WRITES, 0)
                     try:
                         result = self._call(session, claim, proof_mode, context)
-                    except (HandlerCommitted, DBAPIError):
+                    except (HandlerCommitted, HandlerRolledBack, DBAPIError):
                         raise _Unbatchable from None
                     except Exception as exc:
                         if conn.info.get(_WRITES, 0) != writes or _has_changes(session):
@@ -163,7 +169,12 @@ class Dispatcher:
         route = self.registry.routes[claim.action_type]
         route.spec.validate(claim.payload)
         payload = {**claim.payload, "idempotency_key": claim.idempotency_key}
+        session.info.pop(_ROLLED_BACK, None)
         result = route.handler(claim.action_type, session, payload, proof_mode, context)
+        if session.info.pop(_ROLLED_BACK, False):
+            raise HandlerRolledBack(
+                "handlers must not roll back: raise instead, and AOL rolls their writes back"
+            )
         _require_json(result)
         return result
 
@@ -172,7 +183,9 @@ class Dispatcher:
         started: float,
     ) -> tuple[Outcome, queue.AttemptRecord]:
         """Record a failed attempt as FAILED, RETRY (with its backoff) or DLQ."""
-        permanent = isinstance(exc, PermanentError | InvalidPayload | HandlerCommitted)
+        permanent = isinstance(
+            exc, PermanentError | InvalidPayload | HandlerCommitted | HandlerRolledBack
+        )
         status = queue.failure_status(claim, permanent)
         error = f"{type(exc).__name__}: {exc}"
         now = utcnow()
@@ -235,6 +248,10 @@ def _count_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) -
 def _has_changes(session: Session) -> bool:
     """Objects added, changed or deleted but not yet flushed."""
     return bool(session.new or session.dirty or session.deleted)
+
+
+def _note_rollback(session: Session) -> None:
+    session.info[_ROLLED_BACK] = True
 
 
 def _forbid_handler_commit(session: Session) -> None:

@@ -96,6 +96,21 @@ def test_a_handler_may_not_commit_on_its_own(harness: ActionHarness) -> None:
     assert runs(harness, action.id) == 0
 
 
+def test_a_handler_may_not_roll_back_on_its_own(harness: ActionHarness) -> None:
+    action = harness.run("TEST_COMMIT", {"rollback": True})
+    assert action.status == Status.FAILED
+    assert "handlers must not roll back" in (action.last_error or "")
+    assert runs(harness, action.id) == 0
+
+
+def test_a_handler_rolling_back_in_a_batch_fails_alone(harness: ActionHarness) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_COMMIT", {"rollback": True}))
+    outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
+        [(c, False) for c in claims])}
+    assert outcomes == {claims[0].id: Status.SUCCESS, claims[1].id: Status.FAILED}
+    assert (runs(harness, claims[0].id), runs(harness, claims[1].id)) == (1, 0)
+
+
 def test_a_result_json_cannot_hold_fails_permanently(harness: ActionHarness) -> None:
     action = harness.run("TEST_BAD_RESULT", {})
     assert action.status == Status.FAILED

@@ -108,7 +108,10 @@ def handle_action(
         return {"recovered_on": context.attempt}
     if action_type == "TEST_COMMIT":
         _record(session, context, "committed-by-handler", proof_mode)
-        session.commit()
+        if payload.get("rollback"):
+            session.rollback()
+        else:
+            session.commit()
         return None
     if action_type == "TEST_ARTIFACT":
         ref = context.record_artifact("proof.txt", payload.get("text", "proof"))
