@@ -233,3 +233,32 @@ def test_aol_plugins_lists_distributions_versions_status_and_types(tmp_site: Pat
     assert "TEST_NOOP" in listed["aol-test-actions"]["action_types"]
     assert listed["acme-broken"]["status"] == "broken"
     assert "missing_dependency" in listed["acme-broken"]["error"]
+
+
+def test_a_worker_allowed_broken_plugins_runs_the_rest_and_health_says_degraded(
+    tmp_site: Path, engine: object, db_url: str
+) -> None:
+    import threading
+
+    from aol_core.health import check_health
+    from aol_core.worker import Worker, WorkerOptions
+
+    install(tmp_site, "acme-broken", "0.1", "acme_broken", "import missing_dependency\n")
+    registry = load_plugins(only("aol-test-actions", "acme-broken"))
+    with pytest.raises(PluginError):
+        Worker(engine, registry, Settings(), WorkerOptions())  # type: ignore[arg-type]
+    worker = Worker(engine, registry, Settings(poll_interval=0.05),  # type: ignore[arg-type]
+                    WorkerOptions(name="degraded", allow_broken_plugins=True))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert worker.started.wait(10)
+        report = check_health(engine, registry)  # type: ignore[arg-type]
+    finally:
+        worker.request_stop("test over")
+        thread.join(timeout=30)
+    failed = {c.name: c.detail for c in report.checks if not c.ok}
+    assert list(failed) == ["no broken plugins"]
+    assert "acme-broken 0.1" in failed["no broken plugins"]
+    assert "worker degraded runs degraded" in failed["no broken plugins"]
+    assert "TEST_NOOP" in report.workers[0]["action_types"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -86,6 +87,7 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
           "running a worker until the queue is empty (proof mode: nothing leaves this machine)\n",
           flush=True)
     settings = Settings(database_url=url, retry_base_seconds=0.2, poll_interval=0.2)
+    logging.getLogger("aol.worker").setLevel(logging.DEBUG)  # a line per action, to watch
     Worker(engine, registry, settings,
            WorkerOptions(name="demo-worker", concurrency=2, burst=True)).run()
     with sessions() as session:
