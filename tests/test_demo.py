@@ -21,8 +21,8 @@ def test_the_demo_runs_every_example_of_the_real_plugins_to_success(tmp_path: Pa
         env={**os.environ, "AOL_PLUGINS": REAL_PLUGINS},
     )
     assert result.returncode == 0, result.stderr
-    (table,) = [block.splitlines() for block in result.stdout.split("\n\n")
-                if block.startswith("ID ")]
+    (table,) = [block.strip().splitlines() for block in result.stdout.split("\n\n")
+                if block.strip().startswith("ID ")]
     assert table[0].split()[:3] == ["ID", "TYPE", "STATUS"]
     rows = [line.split() for line in table[1:]]
     assert {row[1] for row in rows} >= {"POST_SOCIAL", "CAMPAIGN_TICK",
