@@ -16,9 +16,10 @@ from aol_core.errors import (
     UnknownActionType,
 )
 from aol_core.hookspecs import hookimpl, hookspec
-from aol_core.models import Action, Status
+from aol_core.models import Action, Status, UTCDateTime
 from aol_core.queue import Enqueued, NewAction, enqueue, enqueue_many
 from aol_core.specs import ActionSpec
+from aol_core.timeutil import require_aware, utcnow
 
 __all__ = [
     "AOLError",
@@ -35,11 +36,14 @@ __all__ = [
     "RetryableError",
     "Settings",
     "Status",
+    "UTCDateTime",
     "UnknownActionType",
     "create_engine",
     "enqueue",
     "enqueue_many",
     "hookimpl",
     "hookspec",
+    "require_aware",
     "session_factory",
+    "utcnow",
 ]

@@ -6,7 +6,7 @@ With ``aol-core`` installed, pytest offers the ``aol_harness`` fixture automatic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -54,19 +54,26 @@ class ActionHarness:
             )
             return done.id
 
-    def run_due(self, proof_mode: bool = False, limit: int = 100) -> list[Outcome]:
-        """Claim every due action this registry can run and dispatch each, in claim order."""
+    def run_due(self, proof_mode: bool = False, limit: int = 100,
+                action_types: Sequence[str] | None = None) -> list[Outcome]:
+        """Claim every due action this registry can run (or of ``action_types``) and dispatch
+        each, in claim order."""
         claims = driver_for(self.engine).claim(
-            self.engine, worker="test-worker", action_types=sorted(self.registry.routes),
+            self.engine, worker="test-worker",
+            action_types=sorted(self.registry.routes) if action_types is None else action_types,
             limit=limit, lease_seconds=self.settings.lease_seconds, now=utcnow(),
         )
         return [self.dispatcher.run(claim, proof_mode or claim.proof_mode) for claim in claims]
 
     def run(self, action_type: str, payload: dict[str, Any], proof_mode: bool = False,
-            **options: Any) -> Action:
-        """Enqueue one action, run what is due, and return that action as stored."""
+            *, only_this_type: bool = False, **options: Any) -> Action:
+        """Enqueue one action, run what is due, and return that action as stored.
+
+        ``only_this_type`` leaves other types due (such as follow-ups the handler enqueued)
+        for the test to inspect.
+        """
         action_id = self.enqueue(action_type, payload, **options)
-        self.run_due(proof_mode)
+        self.run_due(proof_mode, action_types=[action_type] if only_this_type else None)
         return self.action(action_id)
 
     def action(self, action_id: int) -> Action:

@@ -13,7 +13,6 @@ from aol_campaign_ops.testing import (
     as_dict,
     audit_rows,
     new_task,
-    run_only,
     snapshot,
     task,
     tasks,
@@ -130,7 +129,9 @@ def test_escalation_without_overdue_tasks_creates_nothing(
 def test_escalation_of_an_unknown_campaign_fails_permanently_after_one_attempt(
     aol_harness: ActionHarness,
 ) -> None:
-    action = run_only(aol_harness, "ESCALATE_OVERDUE_TASKS", {"campaign_id": 42}, max_attempts=5)
+    action = aol_harness.run(
+        "ESCALATE_OVERDUE_TASKS", {"campaign_id": 42}, max_attempts=5, only_this_type=True
+    )
 
     assert action.status == Status.FAILED
     assert action.attempts == 1

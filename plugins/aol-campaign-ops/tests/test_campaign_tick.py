@@ -15,7 +15,6 @@ from aol_campaign_ops.testing import (
     as_dict,
     audit_rows,
     new_task,
-    run_only,
     snapshot,
     task,
     tasks,
@@ -34,7 +33,7 @@ def test_tick_marks_past_due_tasks_overdue_and_tasks_due_within_the_hour_due(
     undated = new_task(aol_harness, campaign_id, "no deadline")
     done = new_task(aol_harness, campaign_id, "done", due_in=-24 * HOUR, status="DONE")
 
-    action = run_only(aol_harness, "CAMPAIGN_TICK", {"campaign_id": campaign_id})
+    action = aol_harness.run("CAMPAIGN_TICK", {"campaign_id": campaign_id}, only_this_type=True)
 
     assert action.status == Status.SUCCESS, action.last_error
     status = {t.id: t.status for t in tasks(aol_harness, campaign_id)}
@@ -56,7 +55,7 @@ def test_tick_records_its_status_changes_in_the_audit_log(
 ) -> None:
     late = new_task(aol_harness, campaign_id, "late", due_in=-HOUR)
 
-    action = run_only(aol_harness, "CAMPAIGN_TICK", {"campaign_id": campaign_id})
+    action = aol_harness.run("CAMPAIGN_TICK", {"campaign_id": campaign_id}, only_this_type=True)
 
     [row] = audit_rows(aol_harness, campaign_id)
     assert (row.action, row.before, row.after) == (
@@ -73,7 +72,7 @@ def test_tick_enqueues_an_escalation_keyed_by_campaign_and_overdue_task_ids(
     late = new_task(aol_harness, campaign_id, "late", due_in=-HOUR)
     later = new_task(aol_harness, campaign_id, "later", due_in=-2 * HOUR)
 
-    action = run_only(aol_harness, "CAMPAIGN_TICK", {"campaign_id": campaign_id})
+    action = aol_harness.run("CAMPAIGN_TICK", {"campaign_id": campaign_id}, only_this_type=True)
 
     [escalation] = actions_of(aol_harness, "ESCALATE_OVERDUE_TASKS")
     due = [(t, task(aol_harness, t).due_at) for t in (later, late)]
@@ -95,8 +94,8 @@ def test_ticking_twice_enqueues_one_escalation(
 ) -> None:
     new_task(aol_harness, campaign_id, "late", due_in=-HOUR)
 
-    run_only(aol_harness, "CAMPAIGN_TICK", {"campaign_id": campaign_id})
-    second = run_only(aol_harness, "CAMPAIGN_TICK", {"campaign_id": campaign_id})
+    aol_harness.run("CAMPAIGN_TICK", {"campaign_id": campaign_id}, only_this_type=True)
+    second = aol_harness.run("CAMPAIGN_TICK", {"campaign_id": campaign_id}, only_this_type=True)
 
     assert len(actions_of(aol_harness, "ESCALATE_OVERDUE_TASKS")) == 1
     assert as_dict(second.result)["escalation"]["created"] is False
@@ -110,7 +109,7 @@ def test_a_task_overdue_after_an_escalation_gets_an_escalation_of_its_own(
     aol_harness.run_due()  # the escalation
     second = new_task(aol_harness, campaign_id, "second", due_in=-HOUR)
 
-    run_only(aol_harness, "CAMPAIGN_TICK", {"campaign_id": campaign_id})
+    aol_harness.run("CAMPAIGN_TICK", {"campaign_id": campaign_id}, only_this_type=True)
 
     _, new_escalation = actions_of(aol_harness, "ESCALATE_OVERDUE_TASKS")
     assert new_escalation.idempotency_key == escalation_key(
@@ -159,7 +158,7 @@ def test_tick_rolls_back_its_status_changes_when_a_later_step_fails(
         "ESCALATE_OVERDUE_TASKS", {"campaign_id": campaign_id + 1}, idempotency_key=key
     )
 
-    action = run_only(aol_harness, "CAMPAIGN_TICK", {"campaign_id": campaign_id})
+    action = aol_harness.run("CAMPAIGN_TICK", {"campaign_id": campaign_id}, only_this_type=True)
 
     assert action.status == Status.RETRY
     assert "IdempotencyConflict" in (action.last_error or "")

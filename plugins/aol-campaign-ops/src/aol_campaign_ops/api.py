@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from aol_core import Enqueued, enqueue
-from aol_core.timeutil import require_aware, utcnow
+from aol_core import Enqueued, enqueue, require_aware, utcnow
 from sqlalchemy.orm import Session
 
 from aol_campaign_ops.models import (

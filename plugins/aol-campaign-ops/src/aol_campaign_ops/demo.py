@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from aol_core.timeutil import utcnow
+from aol_core import utcnow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aol_core import ActionContext
-from aol_core.timeutil import utcnow
+from aol_core import ActionContext, utcnow
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 

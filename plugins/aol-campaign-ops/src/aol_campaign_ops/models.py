@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from aol_core.models import UTCDateTime
+from aol_core import UTCDateTime
 from sqlalchemy import (
     JSON,
     CheckConstraint,

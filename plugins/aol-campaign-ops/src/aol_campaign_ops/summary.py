@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from aol_core import ActionContext, PermanentError
-from aol_core.timeutil import utcnow
+from aol_core import ActionContext, PermanentError, utcnow
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 

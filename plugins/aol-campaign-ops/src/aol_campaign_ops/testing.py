@@ -6,10 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from aol_core.drivers import driver_for
-from aol_core.models import Action
+from aol_core import Action, utcnow
 from aol_core.testing import ActionHarness
-from aol_core.timeutil import utcnow
 from sqlalchemy import select
 
 from aol_campaign_ops import AuditEntry, Task, add_task, create_campaign
@@ -70,30 +68,6 @@ def actions_of(harness: ActionHarness, action_type: str) -> list[Action]:
                 select(Action).where(Action.action_type == action_type).order_by(Action.id)
             )
         )
-
-
-def run_only(
-    harness: ActionHarness,
-    action_type: str,
-    payload: dict[str, Any],
-    *,
-    proof_mode: bool = False,
-    **options: Any,
-) -> Action:
-    """Like ``harness.run`` but claims only ``action_type``, so actions the handler enqueues
-    (an escalation) stay PENDING for the test to inspect."""
-    action_id = harness.enqueue(action_type, payload, **options)
-    claims = driver_for(harness.engine).claim(
-        harness.engine,
-        worker="test-worker",
-        action_types=[action_type],
-        limit=100,
-        lease_seconds=harness.settings.lease_seconds,
-        now=utcnow(),
-    )
-    for claim in claims:
-        harness.dispatcher.run(claim, proof_mode or claim.proof_mode)
-    return harness.action(action_id)
 
 
 def snapshot(harness: ActionHarness, campaign_id: int) -> list[tuple[Any, ...]]:

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from aol_core import ActionContext, enqueue
-from aol_core.timeutil import utcnow
+from aol_core import ActionContext, enqueue, utcnow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

@@ -23,8 +23,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
 
-from aol_core import PermanentError, RetryableError
-from aol_core.timeutil import utcnow
+from aol_core import PermanentError, RetryableError, utcnow
 
 ENDPOINT_ENV = "AOL_SOCIAL_ENDPOINT"
 TOKEN_ENV = "AOL_SOCIAL_TOKEN"
