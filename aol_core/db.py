@@ -26,9 +26,25 @@ from aol_core.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-#: statements that open SQLite's write transaction when none is open yet
-_SQLITE_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER",
-                  "SAVEPOINT", "WITH")
+#: statements that write (or may: WITH), so they open SQLite's write transaction
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "WITH", "CREATE", "DROP", "ALTER",
+           "TRUNCATE", "COPY", "SAVEPOINT")
+_WRITE_COUNT = "aol_writes"
+
+
+def is_write(statement: str) -> bool:
+    return statement.lstrip()[:9].upper().startswith(_WRITES)
+
+
+def writes_so_far(conn: Connection) -> int:
+    """How many writing statements ``conn`` has executed (engines from ``create_engine``)."""
+    count: int = conn.info.get(_WRITE_COUNT, 0)
+    return count
+
+
+def note_write(conn: Connection) -> None:
+    """Count a write made around SQLAlchemy (on the driver's own connection)."""
+    conn.info[_WRITE_COUNT] = writes_so_far(conn) + 1
 
 
 def parse_url(url: str) -> URL:
@@ -64,13 +80,20 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         _configure_sqlite(engine)
-        return engine
-    try:
-        return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
-    except ModuleNotFoundError:
-        raise ConfigError(
-            "PostgreSQL needs psycopg 3: pip install 'aol-core[postgres]'"
-        ) from None
+    else:
+        try:
+            engine = sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+        except ModuleNotFoundError:
+            raise ConfigError(
+                "PostgreSQL needs psycopg 3: pip install 'aol-core[postgres]'"
+            ) from None
+    event.listen(engine, "before_cursor_execute", _count_writes)
+    return engine
+
+
+def _count_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    if is_write(statement):
+        note_write(conn)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -91,7 +114,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection = cursor.connection
         if (
             not dbapi_connection.in_transaction
-            and statement.lstrip()[:9].upper().startswith(_SQLITE_WRITES)
+            and is_write(statement)
             and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
         ):
             dbapi_connection.execute("BEGIN IMMEDIATE")
@@ -100,7 +123,3 @@ def _configure_sqlite(engine: Engine) -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit (AOL hands them to callers)."""
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def is_sqlite(bind: Engine | Connection) -> bool:
-    return bind.dialect.name == "sqlite"

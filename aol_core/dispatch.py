@@ -24,11 +24,12 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from aol_core import queue
 from aol_core.config import Settings
 from aol_core.context import ActionContext, LogEntry
+from aol_core.db import writes_so_far
 from aol_core.drivers import Claim
 from aol_core.errors import InvalidPayload, PermanentError, RetryableError
 from aol_core.models import Status
@@ -37,10 +38,6 @@ from aol_core.timeutil import utcnow
 
 _SETTLING = "aol_settling"
 _ROLLED_BACK = "aol_rolled_back"
-#: key in a connection's ``info``: how many writing statements it has executed
-_WRITES = "aol_writes"
-_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "WITH", "CREATE", "DROP",
-                "ALTER", "TRUNCATE", "COPY")
 
 
 class LeaseLost(Exception):
@@ -80,9 +77,7 @@ class Dispatcher:
         self.worker = worker
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         event.listen(self.sessions, "before_commit", _forbid_handler_commit)
-        event.listen(self.sessions, "after_rollback", _note_rollback)
-        if not event.contains(engine, "before_cursor_execute", _count_writes):
-            event.listen(engine, "before_cursor_execute", _count_writes)
+        event.listen(self.sessions, "after_soft_rollback", _note_rollback)
 
     def run(self, claim: Claim, proof_mode: bool) -> Outcome:
         """Run one action in a transaction of its own."""
@@ -128,13 +123,13 @@ class Dispatcher:
                 for claim, proof_mode in batch:
                     context = self._context(claim)
                     started = time.monotonic()
-                    writes = conn.info.get(_WRITES, 0)
+                    writes = writes_so_far(conn)
                     try:
                         result = self._call(session, claim, proof_mode, context)
                     except (HandlerCommitted, HandlerRolledBack, DBAPIError):
                         raise _Unbatchable from None
                     except Exception as exc:
-                        if conn.info.get(_WRITES, 0) != writes or _has_changes(session):
+                        if writes_so_far(conn) != writes or _has_changes(session):
                             raise _Unbatchable from None
                         failed.append((claim, context, exc, started))
                         continue
@@ -155,7 +150,7 @@ class Dispatcher:
                     records.append(record)
                 queue.write_records(conn, self.worker, records, now)
                 session.info[_SETTLING] = True
-        except _Unbatchable:
+        except (_Unbatchable, DBAPIError):  # DBAPIError: the shared settle or commit failed
             return [self.run(claim, proof_mode) for claim, proof_mode in batch]
         return outcomes
 
@@ -240,18 +235,14 @@ def _require_json(result: Any) -> None:
         raise PermanentError(f"handler returned a value JSON cannot hold: {exc}") from None
 
 
-def _count_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-    if statement.lstrip()[:8].upper().startswith(_WRITE_VERBS):
-        conn.info[_WRITES] = conn.info.get(_WRITES, 0) + 1
-
-
 def _has_changes(session: Session) -> bool:
     """Objects added, changed or deleted but not yet flushed."""
     return bool(session.new or session.dirty or session.deleted)
 
 
-def _note_rollback(session: Session) -> None:
-    session.info[_ROLLED_BACK] = True
+def _note_rollback(session: Session, previous: SessionTransaction) -> None:
+    if not previous.nested:  # rolling back to a savepoint is the handler's own business
+        session.info[_ROLLED_BACK] = True
 
 
 def _forbid_handler_commit(session: Session) -> None:

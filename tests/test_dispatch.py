@@ -111,6 +111,14 @@ def test_a_handler_rolling_back_in_a_batch_fails_alone(harness: ActionHarness) -
     assert (runs(harness, claims[0].id), runs(harness, claims[1].id)) == (1, 0)
 
 
+def test_a_handler_may_roll_back_its_own_savepoint(harness: ActionHarness) -> None:
+    action = harness.run("TEST_SAVEPOINT", {})
+    assert action.status == Status.SUCCESS, action.last_error
+    with harness.session() as session:
+        tags = session.scalars(text("SELECT tag FROM test_actions_runs")).all()
+    assert tags == ["kept"]
+
+
 def test_a_result_json_cannot_hold_fails_permanently(harness: ActionHarness) -> None:
     action = harness.run("TEST_BAD_RESULT", {})
     assert action.status == Status.FAILED
@@ -250,3 +258,13 @@ def test_a_failure_without_writes_keeps_its_batch_in_one_transaction(
     assert len(commits) == 1
     assert [outcomes[c.id] for c in claims] == [Status.SUCCESS, Status.RETRY, Status.SUCCESS]
     assert runs(harness) == 2
+
+
+def test_an_enqueue_by_a_failing_handler_in_a_batch_rolls_back(harness: ActionHarness) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {}),
+                          ("TEST_ENQUEUE", {"child_key": "child", "then_fail": True}))
+    outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
+        [(c, False) for c in claims])}
+    assert outcomes == {claims[0].id: Status.SUCCESS, claims[1].id: Status.RETRY}
+    with harness.session() as session:
+        assert session.scalar(select(func.count()).where(Action.idempotency_key == "child")) == 0

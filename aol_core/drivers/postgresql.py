@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, text, update
 from sqlalchemy.engine import Connection
 
+from aol_core.db import note_write
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIMED, DUE, Claim, run_claim
 from aol_core.models import actions_table as actions
 
@@ -66,7 +67,9 @@ _SUCCEED = (
 
 
 def _binary(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
-    """Execute on the transaction's own psycopg connection, with binary parameters."""
+    """Execute on the transaction's own psycopg connection, with binary parameters (a write,
+    counted like those that go through SQLAlchemy)."""
+    note_write(conn)
     cursor = conn.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
     cursor.execute(sql, params)
     return cursor

@@ -47,6 +47,7 @@ def aol_register_actions() -> list[str | ActionSpec]:
         "TEST_ARTIFACT",
         "TEST_ENQUEUE",
         "TEST_BAD_RESULT",
+        "TEST_SAVEPOINT",
         ActionSpec(
             "TEST_STRICT",
             description="refuses any payload but {n: integer}",
@@ -118,6 +119,15 @@ def handle_action(
         if context.attempt <= int(payload.get("fail_times", 0)):
             raise RuntimeError("failing after recording the artifact")
         return {"uri": ref.uri, "sha256": ref.sha256, "proof_mode": proof_mode}
+    if action_type == "TEST_SAVEPOINT":
+        try:
+            with session.begin_nested():
+                _record(session, context, "undone", proof_mode)
+                raise ValueError("undo this part")
+        except ValueError:
+            pass
+        _record(session, context, "kept", proof_mode)
+        return None
     if action_type == "TEST_ENQUEUE":
         enqueue(session, "TEST_NOOP", {}, idempotency_key=payload["child_key"])
         if payload.get("then_fail"):
