@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aol_core.context import normalize_level
-from aol_core.models import Action, ExecutionLog, Status
-from aol_core.queue import enqueue
+from aol_core.models import Action, ExecutionLog
+from aol_core.queue import enqueue, fail_action
 from aol_core.timeutil import utcnow
 
 
@@ -52,14 +52,5 @@ class ActionQueue:
 
     @staticmethod
     def mark_failed(session: Session, action_id: int, error: str) -> None:
-        """Fail an action permanently (an operator's decision; no further attempts)."""
-        action = session.get(Action, action_id)
-        if action is None:
-            raise LookupError(f"no action with id {action_id}")
-        now = utcnow()
-        action.status = Status.FAILED.value
-        action.last_error = error
-        action.lease_owner = None
-        action.lease_expires_at = None
-        action.updated_at = now
-        action.finished_at = now
+        """Fail an unfinished action permanently (an operator's decision)."""
+        fail_action(session, action_id, error)

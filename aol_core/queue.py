@@ -11,12 +11,12 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, insert, literal, select, update
+from sqlalchemy import Engine, case, delete, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -159,7 +159,10 @@ def _row(
     spec = catalog.specs.get(item.action_type)
     if spec is not None:
         spec.validate(item.payload)
-    max_attempts = item.max_attempts or (spec and spec.max_attempts) or settings.max_attempts
+    max_attempts = item.max_attempts
+    if max_attempts is None:
+        spec_default = spec.max_attempts if spec is not None else None
+        max_attempts = settings.max_attempts if spec_default is None else spec_default
     if max_attempts < 1:
         raise InvalidPayload(f"max_attempts must be at least 1, not {max_attempts}")
     not_before = now if item.not_before is None else require_aware(item.not_before, "not_before")
@@ -361,8 +364,10 @@ def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until:
             update(actions)
             .where(
                 actions.c.lease_owner == worker,
-                actions.c.status == Status.RUNNING.value,
-                actions.c.id.in_([c.id for c in claims]),
+                IS_RUNNING,
+                tuple_(actions.c.id, actions.c.fencing_token).in_(
+                    [(c.id, c.fencing_token) for c in claims]
+                ),
             )
             .values(lease_expires_at=until)
         )
@@ -405,11 +410,18 @@ def write_records(
 # --- operator commands ----------------------------------------------------------------------
 
 
-def prune(engine: Engine, older_than: datetime, *, include_failed: bool = False) -> int:
+def prune(
+    engine: Engine,
+    older_than: datetime,
+    *,
+    include_failed: bool = False,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> int:
     """Delete finished actions (with their logs and artifacts) that finished before
     ``older_than``: SUCCESS and CANCELLED, plus FAILED and DLQ if ``include_failed``.
 
-    Deletes in chunks, each its own short transaction, and returns how many went.
+    Deletes in chunks, each its own short transaction, while ``keep_going()`` says so, and
+    returns how many went.
     """
     kept = () if include_failed else (Status.FAILED.value, Status.DLQ.value)
     statuses = [status for status in FINISHED if status not in kept]
@@ -425,49 +437,73 @@ def prune(engine: Engine, older_than: datetime, *, include_failed: bool = False)
                 delete(actions).where(actions.c.id.in_(doomed.scalar_subquery()))
             ).rowcount
         total += deleted
-        if deleted < PRUNE_CHUNK:
+        if deleted < PRUNE_CHUNK or not keep_going():
             return total
 
 
 
-def _load(session: Session, action_id: int) -> Action:
+def load_action(session: Session, action_id: int) -> Action:
     action = session.get(Action, action_id)
     if action is None:
         raise ActionNotFound(f"no action with id {action_id}")
     return action
 
 
+def _transition(
+    session: Session, action_id: int, allowed: Sequence[str], values: dict[str, Any],
+    refusal: str, message: str,
+) -> Action:
+    """Change an action only if its status is still one of ``allowed`` when the UPDATE runs,
+    so an operator's command cannot overwrite what a worker did a moment before."""
+    statement = (
+        update(actions)
+        .where(actions.c.id == action_id, actions.c.status.in_(allowed))
+        .values(**values, updated_at=utcnow())
+    )
+    if session.connection().execute(statement).rowcount != 1:
+        current = load_action(session, action_id)
+        raise InvalidTransition(f"action {action_id} is {current.status}; {refusal}")
+    action = session.get(Action, action_id, populate_existing=True)
+    assert action is not None
+    _operator_log(session, action, message)
+    return action
+
+
 def retry_action(session: Session, action_id: int) -> Action:
     """Make a FAILED, DLQ or CANCELLED action due now, with at least one attempt left."""
-    action = _load(session, action_id)
-    if action.status not in (Status.FAILED, Status.DLQ, Status.CANCELLED):
-        raise InvalidTransition(
-            f"action {action_id} is {action.status}; only FAILED, DLQ or CANCELLED can be retried"
-        )
-    now = utcnow()
-    action.status = Status.RETRY.value if action.attempts else Status.PENDING.value
-    action.max_attempts = max(action.max_attempts, action.attempts + 1)
-    action.not_before = now
-    action.updated_at = now
-    action.finished_at = None
-    next_attempt = f"attempt {action.attempts + 1} of {action.max_attempts} next"
-    _operator_log(session, action, f"retried by an operator ({next_attempt})")
-    return action
+    return _transition(
+        session, action_id, (Status.FAILED.value, Status.DLQ.value, Status.CANCELLED.value),
+        {
+            "status": case((actions.c.attempts > 0, Status.RETRY.value),
+                           else_=Status.PENDING.value),
+            "max_attempts": case((actions.c.max_attempts > actions.c.attempts,
+                                  actions.c.max_attempts), else_=actions.c.attempts + 1),
+            "not_before": utcnow(),
+            "finished_at": None,
+        },
+        "only FAILED, DLQ or CANCELLED can be retried",
+        "retried by an operator",
+    )
 
 
 def cancel_action(session: Session, action_id: int) -> Action:
     """Cancel an action that is not running and not finished."""
-    action = _load(session, action_id)
-    if action.status not in CLAIMABLE:
-        raise InvalidTransition(
-            f"action {action_id} is {action.status}; only PENDING or RETRY can be cancelled"
-        )
-    now = utcnow()
-    action.status = Status.CANCELLED.value
-    action.updated_at = now
-    action.finished_at = now
-    _operator_log(session, action, "cancelled by an operator")
-    return action
+    return _transition(
+        session, action_id, CLAIMABLE,
+        {"status": Status.CANCELLED.value, "finished_at": utcnow()},
+        "only PENDING or RETRY can be cancelled", "cancelled by an operator",
+    )
+
+
+def fail_action(session: Session, action_id: int, error: str) -> Action:
+    """Fail an unfinished action permanently: an operator's decision, no further attempts.
+    A worker running it finds its lease gone and its outcome refused."""
+    return _transition(
+        session, action_id, (*CLAIMABLE, Status.RUNNING.value),
+        {"status": Status.FAILED.value, "last_error": error, "lease_owner": None,
+         "lease_expires_at": None, "finished_at": utcnow()},
+        "only PENDING, RETRY or RUNNING can be failed", f"failed by an operator: {error}",
+    )
 
 
 def _operator_log(session: Session, action: Action, message: str) -> None:

@@ -56,6 +56,10 @@ class _Held:
     overdue_reported: bool = False
 
 
+def _key(claim: Claim) -> tuple[int, int]:
+    return (claim.id, claim.fencing_token)
+
+
 @dataclass
 class _LoopState:
     idle: bool = True
@@ -78,7 +82,6 @@ class Worker:
     def __init__(
         self, engine: Engine, registry: PluginRegistry, settings: Settings, options: WorkerOptions
     ) -> None:
-        registry.check(options.allow_broken_plugins)
         self.engine = engine
         self.registry = registry
         self.settings = settings
@@ -93,7 +96,8 @@ class Worker:
         self.started = threading.Event()
         self.wake = threading.Event()
         self.ready: queue_module.Queue[Claim | None] = queue_module.Queue()
-        self.held: dict[int, _Held] = {}
+        #: claims this worker holds, by (action id, fencing token): a re-claim is another entry
+        self.held: dict[tuple[int, int], _Held] = {}
         self.lock = threading.Lock()
         self.flags = Flags()
         self.counts: Counter[str] = Counter()
@@ -102,6 +106,7 @@ class Worker:
         #: recent handler time per action type (moving average), which decides batching
         self.handler_seconds: dict[str, float] = {}
         self.stop_reason = ""
+        self.signalled = ""
 
     @property
     def alive_for(self) -> timedelta:
@@ -120,6 +125,7 @@ class Worker:
         if self.flags.killed:
             log.warning("the kill switch is set (aol control revive clears it); not starting")
             return 0
+        self.registry.check(self.options.allow_broken_plugins)
         with self.engine.begin() as conn:
             worker_registry.register(
                 conn, self.identity, versions=self._versions(), action_types=self.action_types,
@@ -141,16 +147,29 @@ class Worker:
         try:
             self._claim_loop()
         finally:
-            self._finish(runners)
-            beating.set()
-            heart.join(timeout=5)
-            if listener is not None:
-                listener.stop()
+            try:
+                self._finish(runners)
+            finally:
+                beating.set()
+                heart.join(timeout=5)
+                if listener is not None:
+                    listener.stop()
+                self._deregister()
+        return 0
+
+    def signal_stop(self, reason: str) -> None:
+        """For signal handlers: only records the request (setting an Event from a handler can
+        deadlock on its lock); the claim loop notices within a quarter second."""
+        self.signalled = reason
+
+    def _deregister(self) -> None:
+        try:
             with self.engine.begin() as conn:
                 worker_registry.deregister(conn, self.name, utcnow())
-            log.info("worker %s stopped (%s): %s", self.name, self.stop_reason or "done",
-                     ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items())) or "no actions")
-        return 0
+        except Exception as exc:
+            log.warning("could not mark the worker stopped (%s); health will see it expire", exc)
+        log.info("worker %s stopped (%s): %s", self.name, self.stop_reason or "done",
+                 ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items())) or "no actions")
 
     # --- the main loop ------------------------------------------------------------------
 
@@ -165,9 +184,17 @@ class Worker:
                             self.settings.poll_interval)
                 loop.idle = True
                 self._sleep(self.settings.poll_interval)
+            except Exception:  # a daemon keeps going; the traceback says what to fix
+                log.exception("unexpected error in the claim loop; trying again in %.1f s",
+                              self.settings.poll_interval)
+                loop.idle = True
+                self._sleep(self.settings.poll_interval)
 
     def _step(self, loop: _LoopState) -> None:
         """One turn: obey the switches, repair expired leases now and then, claim or wait."""
+        if self.signalled:
+            self.request_stop(self.signalled)
+            return
         settings = self.settings
         clock = time.monotonic()
         if loop.idle or clock - loop.last_flags >= settings.poll_interval:
@@ -184,7 +211,8 @@ class Worker:
             self._rescue()
             loop.last_rescue = clock
         if settings.retention and clock - loop.last_prune >= PRUNE_EVERY_SECONDS:
-            pruned = queue.prune(self.engine, utcnow() - settings.retention)
+            pruned = queue.prune(self.engine, utcnow() - settings.retention,
+                                 keep_going=lambda: not (self.stopping.is_set() or self.signalled))
             if pruned:
                 log.info("pruned %d finished action(s) older than %s", pruned,
                          settings.retention)
@@ -217,7 +245,7 @@ class Worker:
         with self.lock:
             for claim in claims:
                 timeout = self.registry.routes[claim.action_type].spec.timeout
-                self.held[claim.id] = _Held(claim, timeout)
+                self.held[_key(claim)] = _Held(claim, timeout)
         for claim in claims:
             self.ready.put(claim)
         return claims
@@ -227,7 +255,12 @@ class Worker:
             log.warning("action %s: lease expired; now %s", action_id, status)
 
     def _sleep(self, seconds: float) -> None:
-        self.wake.wait(seconds)
+        """Wait for a wake-up or ``seconds``, looking for a signal every quarter second."""
+        deadline = time.monotonic() + seconds
+        while not self.signalled:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.wake.wait(min(remaining, 0.25)):
+                break
         self.wake.clear()
 
     # --- runners ------------------------------------------------------------------------
@@ -243,7 +276,7 @@ class Worker:
 
     def _claim_limit(self) -> int:
         """``batch_size``, or more while every handler this worker has run is fast."""
-        times = self.handler_seconds.values()
+        times = list(self.handler_seconds.values())  # copied at once: runners add types
         if times and all(seconds < FAST_HANDLER_SECONDS for seconds in times):
             return max(self.settings.batch_size, FAST_BATCH)
         return self.settings.batch_size
@@ -277,29 +310,29 @@ class Worker:
         return seconds is not None and seconds < FAST_HANDLER_SECONDS
 
     def _run_group(self, claims: list[Claim]) -> None:
-        now = time.monotonic()
-        with self.lock:
-            for claim in claims:
-                held = self.held[claim.id]
-                if held.timeout is not None:
-                    held.deadline = now + held.timeout
-        pairs = [(c, c.proof_mode or self.options.proof_mode or self.flags.proof_mode)
-                 for c in claims]
         try:
+            now = time.monotonic()
+            with self.lock:
+                for claim in claims:
+                    held = self.held.get(_key(claim))
+                    if held is not None and held.timeout is not None:
+                        held.deadline = now + held.timeout
+            pairs = [(c, c.proof_mode or self.options.proof_mode or self.flags.proof_mode)
+                     for c in claims]
             if len(pairs) == 1:
                 outcomes = [self.dispatcher.run(*pairs[0])]
             else:
                 outcomes = self.dispatcher.run_batch(pairs)
             for outcome in outcomes:
                 self._report(outcome)
-        except Exception:
+        except BaseException:  # a runner thread must outlive anything a handler raises
             log.exception("action(s) %s: could not record the outcome; the lease will expire "
                           "and they will be retried", ", ".join(str(c.id) for c in claims))
             self.counts["unrecorded"] += len(claims)
         finally:
             with self.lock:
                 for claim in claims:
-                    self.held.pop(claim.id, None)
+                    self.held.pop(_key(claim), None)
             self.wake.set()
 
     def _report(self, outcome: Outcome) -> None:
@@ -318,13 +351,14 @@ class Worker:
     def _summarise(self) -> None:
         """Every heartbeat with activity: what was done since the last one."""
         now = time.monotonic()
-        done = self.counts - self.reported
+        counts = Counter(dict(self.counts))  # copied at once: runners add outcomes
+        done = counts - self.reported
         if done:
             rate = sum(done.values()) / max(now - self.reported_at, 1e-9)
             log.info("%s in the last %.0f s (%.1f actions/s); %d held now",
                      ", ".join(f"{n} {k}" for k, n in sorted(done.items())),
                      now - self.reported_at, rate, len(self.held))
-        self.reported, self.reported_at = Counter(self.counts), now
+        self.reported, self.reported_at = counts, now
 
     def _heartbeat(self, stop: threading.Event) -> None:
         interval = self.settings.lease_seconds / 3
@@ -336,9 +370,9 @@ class Worker:
                 with self.engine.begin() as conn:
                     worker_registry.heartbeat(conn, self.name, now, self.alive_for)
                     queue.extend_leases(conn, self.name, keep, now + self.alive_for)
+                self._summarise()
             except Exception as exc:
                 log.warning("heartbeat failed (%s); will try again", exc)
-            self._summarise()
 
     def _overdue(self, held: _Held) -> bool:
         if held.deadline is None or time.monotonic() < held.deadline:
@@ -363,9 +397,13 @@ class Worker:
         if unstarted:
             with self.lock:
                 for claim in unstarted:
-                    self.held.pop(claim.id, None)
-            handed = queue.release(self.engine, unstarted, utcnow())
-            log.info("handed back %d claimed action(s) that had not started", handed)
+                    self.held.pop(_key(claim), None)
+            try:
+                handed = queue.release(self.engine, unstarted, utcnow())
+                log.info("handed back %d claimed action(s) that had not started", handed)
+            except Exception as exc:
+                log.warning("could not hand back %d unstarted action(s) (%s); their leases "
+                            "will expire", len(unstarted), exc)
         for _ in runners:
             self.ready.put(None)
         deadline = time.monotonic() + self.settings.grace_seconds

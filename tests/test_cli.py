@@ -200,3 +200,29 @@ def test_a_bad_setting_in_the_environment_is_named(db_url: str) -> None:
     result = aol("actions", "list", db_url=db_url, env={"AOL_BATCH_SIZE": "many"})
     assert result.returncode == 1
     assert result.stderr.strip() == "aol: error: AOL_BATCH_SIZE must be a number, not 'many'"
+
+
+def test_cancel_refuses_an_action_a_worker_claimed_meanwhile(cli: CLI,
+                                                            harness: ActionHarness) -> None:
+    from aol_core.drivers import driver_for
+    from aol_core.timeutil import utcnow
+
+    done = cli.json("enqueue", "TEST_NOOP")
+    driver_for(harness.engine).claim(harness.engine, worker="w", action_types=["TEST_NOOP"],
+                                     limit=1, lease_seconds=30, now=utcnow())
+    code, _, err = cli("actions", "cancel", str(done["id"]))
+    assert code == 1 and "is RUNNING; only PENDING or RETRY can be cancelled" in err
+    assert cli.json("actions", "show", str(done["id"]))["status"] == "RUNNING"
+
+
+def test_the_seed_mark_failed_fails_an_unfinished_action_once(harness: ActionHarness) -> None:
+    from aol_core import ActionQueue
+    from aol_core.errors import InvalidTransition
+
+    action_id = harness.enqueue("TEST_NOOP", {})
+    with harness.session() as session:
+        ActionQueue.mark_failed(session, action_id, "operator says no")
+    assert (harness.action(action_id).status, harness.action(action_id).last_error) == (
+        "FAILED", "operator says no")
+    with pytest.raises(InvalidTransition), harness.session() as session:
+        ActionQueue.mark_failed(session, action_id, "again")

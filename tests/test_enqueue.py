@@ -197,3 +197,9 @@ def test_a_bulk_enqueue_past_the_statistics_threshold_is_claimable_in_order(
     with sessions() as session, session.begin():
         done = enqueue_many(session, items)
     assert len({d.id for d in done}) == n == count(sessions)
+
+
+def test_zero_max_attempts_is_refused(sessions: sessionmaker[Session]) -> None:
+    with pytest.raises(InvalidPayload, match="max_attempts must be at least 1, not 0"), \
+            sessions() as session:
+        enqueue(session, "TEST_NOOP", {}, max_attempts=0)

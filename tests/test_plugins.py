@@ -246,7 +246,7 @@ def test_a_worker_allowed_broken_plugins_runs_the_rest_and_health_says_degraded(
     install(tmp_site, "acme-broken", "0.1", "acme_broken", "import missing_dependency\n")
     registry = load_plugins(only("aol-test-actions", "acme-broken"))
     with pytest.raises(PluginError):
-        Worker(engine, registry, Settings(), WorkerOptions())  # type: ignore[arg-type]
+        Worker(engine, registry, Settings(), WorkerOptions()).run()  # type: ignore[arg-type]
     worker = Worker(engine, registry, Settings(poll_interval=0.05),  # type: ignore[arg-type]
                     WorkerOptions(name="degraded", allow_broken_plugins=True))
     thread = threading.Thread(target=worker.run, daemon=True)

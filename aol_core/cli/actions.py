@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from aol_core import queue
 from aol_core.cli.common import (
@@ -21,7 +20,7 @@ from aol_core.cli.common import (
     print_json,
     print_table,
 )
-from aol_core.errors import ActionNotFound, AOLError
+from aol_core.errors import AOLError
 from aol_core.models import Action, Artifact, ExecutionLog, Status
 from aol_core.timeutil import parse_when
 
@@ -136,7 +135,7 @@ def run_list(ctx: Context, args: argparse.Namespace) -> int:
 def run_show(ctx: Context, args: argparse.Namespace) -> int:
     ctx.ready_engine()
     with ctx.sessions() as session:
-        action = _get(session, args.action_id)
+        action = queue.load_action(session, args.action_id)
         logs = list(session.scalars(select(ExecutionLog).where(
             ExecutionLog.action_id == action.id).order_by(ExecutionLog.id)))
         artifacts = list(session.execute(
@@ -185,7 +184,7 @@ def run_cancel(ctx: Context, args: argparse.Namespace) -> int:
 def run_artifact(ctx: Context, args: argparse.Namespace) -> int:
     ctx.ready_engine()
     with ctx.sessions() as session:
-        _get(session, args.action_id)
+        queue.load_action(session, args.action_id)
         content = session.scalar(select(Artifact.content).where(
             Artifact.action_id == args.action_id, Artifact.name == args.name))
     if content is None:
@@ -193,10 +192,3 @@ def run_artifact(ctx: Context, args: argparse.Namespace) -> int:
     sys.stdout.buffer.write(content)
     sys.stdout.flush()
     return 0
-
-
-def _get(session: Session, action_id: int) -> Action:
-    action = session.get(Action, action_id)
-    if action is None:
-        raise ActionNotFound(f"no action with id {action_id}")
-    return action

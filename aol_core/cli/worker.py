@@ -58,7 +58,7 @@ def run_worker(ctx: Context, args: argparse.Namespace) -> int:
 
 def _run_with_signals(worker: Worker) -> int:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        worker.request_stop(signal.Signals(signum).name)
+        worker.signal_stop(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -149,6 +149,7 @@ class PgListener:
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._connection = psycopg.connect(conninfo, autocommit=True)
         self._connection.execute(f"LISTEN {CHANNEL}")
+        self._engine = engine
         self._wake = wake
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aol-listen", daemon=True)
@@ -157,7 +158,8 @@ class PgListener:
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
-                for _ in self._connection.notifies(timeout=0.1, stop_after=1):
+                # Blocks without using the CPU; stop() sends a notification to end it early.
+                for _ in self._connection.notifies(timeout=10, stop_after=1):
                     self._wake.set()
         except Exception as exc:
             if not self._stopping.is_set():
@@ -165,5 +167,10 @@ class PgListener:
 
     def stop(self) -> None:
         self._stopping.set()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(text(f"NOTIFY {CHANNEL}"))
+        except Exception as exc:  # the thread then ends at its next timeout
+            log.debug("could not wake the LISTEN thread (%s)", exc)
         self._thread.join(timeout=2)
         self._connection.close()
