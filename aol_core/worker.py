@@ -15,7 +15,7 @@ import queue as queue_module
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import version
 
@@ -75,7 +75,6 @@ class WorkerOptions:
     proof_mode: bool = False
     burst: bool = False
     allow_broken_plugins: bool = False
-    extra_versions: dict[str, str] = field(default_factory=dict)
 
 
 class Worker:
@@ -419,7 +418,6 @@ class Worker:
             "python": platform.python_version(),
             "sqlalchemy": sqlalchemy.__version__,
             **{p.distribution: p.version for p in self.registry.plugins if p.status == "loaded"},
-            **self.options.extra_versions,
         }
 
     def _announce(self) -> None:

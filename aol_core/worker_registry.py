@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from aol_core.errors import AOLError
 from aol_core.models import workers_table as workers
@@ -38,20 +39,26 @@ def register(
     now: datetime,
     alive_for: timedelta,
 ) -> None:
-    """Add this worker; a live worker of the same name is refused, a dead one replaced."""
-    row = conn.execute(
-        select(workers.c.alive_until, workers.c.stopped_at).where(workers.c.name == identity.name)
-    ).first()
-    if row is not None and row.stopped_at is None and row.alive_until > now:
-        raise AOLError(f"a live worker is already named {identity.name!r}; choose another --name")
-    conn.execute(delete(workers).where(workers.c.name == identity.name))
-    conn.execute(
-        insert(workers).values(
-            name=identity.name, host=identity.host, pid=identity.pid, versions=versions,
-            action_types=sorted(action_types), degraded=degraded, started_at=now,
-            last_heartbeat=now, alive_until=now + alive_for, stopped_at=None,
-        )
-    )
+    """Add this worker; a live worker of the same name is refused, a dead one replaced.
+
+    The dead one is deleted by a conditional DELETE and the INSERT relies on the primary
+    key, so two workers starting with one name at once cannot both register.
+    """
+    dead = workers.c.stopped_at.is_not(None) | (workers.c.alive_until <= now)
+    conn.execute(delete(workers).where(workers.c.name == identity.name, dead))
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(workers).values(
+                    name=identity.name, host=identity.host, pid=identity.pid, versions=versions,
+                    action_types=sorted(action_types), degraded=degraded, started_at=now,
+                    last_heartbeat=now, alive_until=now + alive_for, stopped_at=None,
+                )
+            )
+    except IntegrityError:
+        raise AOLError(
+            f"a live worker is already named {identity.name!r}; choose another --name"
+        ) from None
 
 
 def heartbeat(conn: Connection, name: str, now: datetime, alive_for: timedelta) -> None:

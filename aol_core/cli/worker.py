@@ -11,7 +11,14 @@ from types import FrameType
 from typing import Any
 
 from aol_core import queue, schema
-from aol_core.cli.common import Context, excerpt, positive_float, positive_int, print_table
+from aol_core.cli.common import (
+    Context,
+    excerpt,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    print_table,
+)
 from aol_core.config import Settings
 from aol_core.db import create_engine, session_factory
 from aol_core.errors import AOLError
@@ -29,7 +36,7 @@ def register(commands: Any) -> None:
     worker.add_argument("--lease-seconds", type=positive_float, metavar="S")
     worker.add_argument("--batch-size", type=positive_int, metavar="N")
     worker.add_argument("--poll-interval", type=positive_float, metavar="S")
-    worker.add_argument("--grace-seconds", type=positive_float, metavar="S")
+    worker.add_argument("--grace-seconds", type=non_negative_float, metavar="S")
     worker.add_argument("--name", help="this worker's name (default host:pid)")
     worker.add_argument("--allow-broken-plugins", action="store_true",
                         help="run the plugins that load; report the worker as degraded")
@@ -48,12 +55,19 @@ def run_worker(ctx: Context, args: argparse.Namespace) -> int:
         lease_seconds=args.lease_seconds, batch_size=args.batch_size,
         poll_interval=args.poll_interval, grace_seconds=args.grace_seconds,
     )
+    # One connection per runner thread, plus the claim loop, the heartbeat and a spare.
+    engine = create_engine(settings.database_url, pool_size=args.concurrency + 3,
+                           max_overflow=2)
+    schema.require_current(engine)
     worker = Worker(
-        ctx.ready_engine(), ctx.registry, settings,
+        engine, ctx.registry, settings,
         WorkerOptions(name=args.name, concurrency=args.concurrency, proof_mode=args.proof,
                       burst=args.burst, allow_broken_plugins=args.allow_broken_plugins),
     )
-    return _run_with_signals(worker)
+    try:
+        return _run_with_signals(worker)
+    finally:
+        engine.dispose()
 
 
 def _run_with_signals(worker: Worker) -> int:
