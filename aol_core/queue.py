@@ -46,8 +46,8 @@ from aol_core.models import logs_table as logs
 from aol_core.plugins import ActionCatalog, installed_catalog
 from aol_core.timeutil import require_aware, utcnow
 
-#: rows per INSERT statement in bulk enqueue (well under SQLite's bound-parameter limit)
-INSERT_CHUNK = 1000
+#: idempotency keys looked up per statement
+KEY_CHUNK = 1000
 #: actions deleted per transaction when pruning
 PRUNE_CHUNK = 5000
 #: a bulk enqueue this large refreshes the planner's statistics (PostgreSQL)
@@ -121,10 +121,7 @@ def enqueue_many(
     for row in rows:
         _check_same(wanted.setdefault(row["idempotency_key"], row), row)
     driver = driver_for(conn)
-    fresh = list(wanted.values())
-    inserted: dict[str, int] = {}
-    for start in range(0, len(fresh), INSERT_CHUNK):
-        inserted.update(driver.insert_actions(conn, fresh[start : start + INSERT_CHUNK]))
+    inserted = driver.insert_actions(conn, list(wanted.values()))
     if len(inserted) >= REFRESH_STATISTICS_AFTER:
         driver.refresh_statistics(conn)
     existing = _existing(conn, [key for key in wanted if key not in inserted])
@@ -212,8 +209,8 @@ def _existing(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]
     found: dict[str, dict[str, Any]] = {}
     columns = (actions.c.id, actions.c.idempotency_key, actions.c.action_type,
                actions.c.payload, actions.c.status)
-    for start in range(0, len(keys), INSERT_CHUNK):
-        chunk = keys[start : start + INSERT_CHUNK]
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
         for row in conn.execute(select(*columns).where(actions.c.idempotency_key.in_(chunk))):
             found[row.idempotency_key] = {**row._mapping,
                                           "payload": json.dumps(row.payload, sort_keys=True)}

@@ -124,7 +124,8 @@ class Driver(Protocol):
     ) -> dict[str, int]:
         """Insert rows whose idempotency key is new; return ``{key: id}`` for those inserted.
 
-        Each row holds every column of a new action, its ``payload`` already JSON text.
+        Each row holds every column of a new action, its ``payload`` already JSON text. Any
+        number of rows: the driver splits them into statements as its database needs.
         """
         ...
 

@@ -53,6 +53,7 @@ _INSERT = (
     f"{_unnest(_INSERT_COLUMNS)}) ON CONFLICT (idempotency_key) DO NOTHING "
     "RETURNING idempotency_key, id"
 )
+_ROWS_PER_INSERT = 2000
 _INSERT_LOGS = (
     f"INSERT INTO aol_execution_logs ({', '.join(_LOG_COLUMNS)}) SELECT * FROM unnest("
     f"{_unnest(_LOG_COLUMNS)})"
@@ -100,8 +101,21 @@ class PostgreSQLDriver:
                          limit=limit, lease_seconds=lease_seconds, now=now)
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        with _binary(conn, _INSERT, _columns(rows, _INSERT_COLUMNS)) as cursor:
-            return {key: id_ for key, id_ in cursor.fetchall()}
+        # Pipelined: the server inserts one chunk while psycopg encodes the next.
+        note_write(conn)
+        psycopg_conn = conn.connection.driver_connection
+        cursors = []
+        with psycopg_conn.pipeline():  # type: ignore[union-attr]
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                cursor = psycopg_conn.cursor(binary=True)  # type: ignore[union-attr]
+                chunk = rows[start : start + _ROWS_PER_INSERT]
+                cursor.execute(_INSERT, _columns(chunk, _INSERT_COLUMNS))
+                cursors.append(cursor)
+        inserted: dict[str, int] = {}
+        for cursor in cursors:
+            inserted.update((key, id_) for key, id_ in cursor.fetchall())
+            cursor.close()
+        return inserted
 
     def succeed_many(
         self, conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime

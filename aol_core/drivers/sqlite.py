@@ -24,6 +24,8 @@ _INSERT_COLUMNS = ("action_type", "payload", "idempotency_key", "status", "prior
                    "updated_at")
 _TIMES = ("not_before", "created_at", "updated_at")
 _ROW = "(" + ", ".join("?" * len(_INSERT_COLUMNS)) + ")"
+#: 12,000 bound values a statement, well under SQLite's limit of 32,766
+_ROWS_PER_INSERT = 1000
 
 
 def _insert_sql(rows: int) -> str:
@@ -76,15 +78,19 @@ class SQLiteDriver:
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         times: dict[datetime, str] = {}
-        params: list[Any] = []
-        for row in rows:
-            for name in _INSERT_COLUMNS:
-                value = row[name]
-                if name in _TIMES:
-                    value = times.get(value) or times.setdefault(value, _stored_time(value))
-                params.append(value)
-        result = conn.exec_driver_sql(_insert_sql(len(rows)), tuple(params))
-        return {key: id_ for key, id_ in result}
+        inserted: dict[str, int] = {}
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            params: list[Any] = []
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            for row in chunk:
+                for name in _INSERT_COLUMNS:
+                    value = row[name]
+                    if name in _TIMES:
+                        value = times.get(value) or times.setdefault(value, _stored_time(value))
+                    params.append(value)
+            result = conn.exec_driver_sql(_insert_sql(len(chunk)), tuple(params))
+            inserted.update((key, id_) for key, id_ in result)
+        return inserted
 
     def succeed_many(
         self, conn: Connection, succeeded: Sequence[tuple[Claim, Any]], now: datetime
