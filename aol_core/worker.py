@@ -177,15 +177,13 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 self._step(loop)
-            except DBAPIError as exc:  # the database restarting or unreachable: wait, retry
-                reason = str(exc.orig or exc).strip().splitlines()[0]
-                log.warning("database error (%s); trying again in %.1f s", reason,
-                            self.settings.poll_interval)
-                loop.idle = True
-                self._sleep(self.settings.poll_interval)
-            except Exception:  # a daemon keeps going; the traceback says what to fix
-                log.exception("unexpected error in the claim loop; trying again in %.1f s",
-                              self.settings.poll_interval)
+            except Exception as exc:  # a daemon keeps going: log, wait, try again
+                if isinstance(exc, DBAPIError):  # the database restarting or unreachable
+                    reason = str(exc.orig or exc).strip().splitlines()[0]
+                    log.warning("database error (%s); trying again in %.1f s", reason,
+                                self.settings.poll_interval)
+                else:  # a bug: the traceback says what to fix
+                    log.exception("unexpected error in the claim loop; trying again")
                 loop.idle = True
                 self._sleep(self.settings.poll_interval)
 
