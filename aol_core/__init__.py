@@ -16,12 +16,21 @@ from aol_core.errors import (
     UnknownActionType,
 )
 from aol_core.hookspecs import hookimpl, hookspec
-from aol_core.models import Action, Status, UTCDateTime
+from aol_core.models import (
+    NAMING_CONVENTION,
+    TYPE_ANNOTATION_MAP,
+    Action,
+    JSONValue,
+    Status,
+    UTCDateTime,
+)
 from aol_core.queue import Enqueued, NewAction, enqueue, enqueue_many
 from aol_core.specs import ActionSpec
 from aol_core.timeutil import require_aware, utcnow
 
 __all__ = [
+    "NAMING_CONVENTION",
+    "TYPE_ANNOTATION_MAP",
     "AOLError",
     "Action",
     "ActionContext",
@@ -31,6 +40,7 @@ __all__ = [
     "Enqueued",
     "IdempotencyConflict",
     "InvalidPayload",
+    "JSONValue",
     "NewAction",
     "PermanentError",
     "RetryableError",

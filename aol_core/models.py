@@ -70,7 +70,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONValue = JSON().with_variant(JSONB(), "postgresql")
 ID = BigInteger().with_variant(Integer(), "sqlite")
 
-NAMING = {
+#: constraint names, so migrations can refer to them; plugins may use it for their tables too
+NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
@@ -79,12 +80,14 @@ NAMING = {
 }
 
 
+#: aware UTC datetimes and JSON (JSONB on PostgreSQL) for ``Mapped[...]`` annotations;
+#: plugin tables declared with it store times and JSON the way AOL's own do
+TYPE_ANNOTATION_MAP: dict[Any, Any] = {datetime: UTCDateTime(), dict[str, Any]: JSONValue}
+
+
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        dict[str, Any]: JSONValue,
-    }
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
 
 
 class Action(Base):

@@ -6,9 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from aol_core import UTCDateTime
+from aol_core import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, JSONValue
 from sqlalchemy import (
-    JSON,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -16,18 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-JSONValue = JSON().with_variant(JSONB(), "postgresql")
-
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 
 class TaskType(StrEnum):
@@ -59,11 +47,8 @@ def _one_of(column: str, values: type[StrEnum]) -> str:
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        dict[str, Any]: JSONValue,
-    }
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
 
 
 class Campaign(Base):
