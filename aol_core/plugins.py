@@ -64,8 +64,9 @@ class PluginRegistry:
     conflicts: list[str]
     manager: pluggy.PluginManager
 
-    @property
+    @functools.cached_property
     def specs(self) -> dict[str, ActionSpec]:
+        """The declared action types (built once: the routing table does not change)."""
         return {name: route.spec for name, route in self.routes.items()}
 
     @property

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, case, delete, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
@@ -67,9 +67,10 @@ class NewAction:
     proof_mode: bool = False
 
 
-@dataclass(frozen=True)
-class Enqueued:
-    """The outcome of an enqueue: ``created`` is False when the key already named this action."""
+class Enqueued(NamedTuple):
+    """The outcome of an enqueue: ``created`` is False when the key already named this action.
+
+    (A named tuple: bulk enqueue makes one per action.)"""
 
     id: int
     idempotency_key: str
@@ -119,7 +120,9 @@ def enqueue_many(
 
     wanted: dict[str, dict[str, Any]] = {}
     for row in rows:
-        _check_same(wanted.setdefault(row["idempotency_key"], row), row)
+        first = wanted.setdefault(row["idempotency_key"], row)
+        if first is not row:
+            _check_same(first, row)
     driver = driver_for(conn)
     inserted = driver.insert_actions(conn, list(wanted.values()))
     if len(inserted) >= REFRESH_STATISTICS_AFTER:
@@ -141,6 +144,11 @@ def enqueue_many(
     return results
 
 
+#: payloads as JSON text with sorted keys, so equal objects encode equally (one encoder,
+#: built once: json.dumps with options builds a new one per call)
+_ENCODE = json.JSONEncoder(sort_keys=True).encode
+
+
 def _row(
     item: NewAction, now: datetime, catalog: ActionCatalog, settings: Settings
 ) -> dict[str, Any]:
@@ -150,7 +158,7 @@ def _row(
             f"not {type(item.payload).__name__}"
         )
     try:
-        payload = json.dumps(item.payload, sort_keys=True)
+        payload = _ENCODE(item.payload)
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"payload for {item.action_type} is not JSON: {exc}") from None
     spec = catalog.specs.get(item.action_type)
@@ -212,8 +220,7 @@ def _existing(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]
     for start in range(0, len(keys), KEY_CHUNK):
         chunk = keys[start : start + KEY_CHUNK]
         for row in conn.execute(select(*columns).where(actions.c.idempotency_key.in_(chunk))):
-            found[row.idempotency_key] = {**row._mapping,
-                                          "payload": json.dumps(row.payload, sort_keys=True)}
+            found[row.idempotency_key] = {**row._mapping, "payload": _ENCODE(row.payload)}
     return found
 
 
