@@ -274,7 +274,13 @@ N_ACTIONS = 2000
 def test_burst_workers_in_parallel_drain_the_queue_running_every_action_exactly_once(
     processes: int, engine: Engine, sessions: sessionmaker[Session], spawn: Spawn
 ) -> None:
-    ids = enqueue(sessions, *(record(f"drain-{i}") for i in range(N_ACTIONS)))
+    # Each handler "thinks" 6 ms before it writes: slower than the batching threshold, so
+    # every action has a transaction of its own and SQLite's write lock changes hands often
+    # (an empty handler lets the first worker up drain all 2,000 before the others look).
+    ids = enqueue(sessions, *(
+        NewAction("TEST_RECORD", {"tag": f"drain-{i}", "read_first": True, "think": 0.006},
+                  idempotency_key=f"drain-{i}")
+        for i in range(N_ACTIONS)))
     assert len(set(ids)) == N_ACTIONS
     # Hold the queue until every worker is up, so they all compete for the whole queue
     # (a paused --burst worker waits rather than exits).
