@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from aol_core import limits
 from aol_core.errors import ConfigError
 from aol_core.timeutil import parse_duration
 
@@ -44,6 +45,12 @@ class Settings:
     plugins: tuple[str, ...] | None = None
     #: distribution names never to load
     disabled_plugins: tuple[str, ...] = ()
+    #: largest payload (and handler result), in bytes of its JSON
+    max_payload_bytes: int = limits.DEFAULT_MAX_PAYLOAD_BYTES
+    #: deepest nesting of a payload (and handler result)
+    max_payload_depth: int = limits.DEFAULT_MAX_PAYLOAD_DEPTH
+    #: largest artifact a handler may record, in bytes
+    max_artifact_bytes: int = limits.DEFAULT_MAX_ARTIFACT_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,7 +67,9 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _number(kind: Callable[[str], T], minimum: float) -> Callable[[str, str], T]:
+def _number(
+    kind: Callable[[str], T], minimum: float, maximum: float | None = None
+) -> Callable[[str, str], T]:
     def parse(var: str, raw: str) -> T:
         try:
             value = kind(raw)
@@ -68,6 +77,8 @@ def _number(kind: Callable[[str], T], minimum: float) -> Callable[[str, str], T]
             raise ConfigError(f"{var} must be a number, not {raw!r}") from None
         if value < minimum:  # type: ignore[operator]
             raise ConfigError(f"{var} must be at least {minimum}, not {raw!r}")
+        if maximum is not None and value > maximum:  # type: ignore[operator]
+            raise ConfigError(f"{var} must be at most {maximum}, not {raw!r}")
         return value
 
     return parse
@@ -102,6 +113,9 @@ ENV_NAMES = {
     "retention": "AOL_RETENTION",
     "plugins": "AOL_PLUGINS",
     "disabled_plugins": "AOL_DISABLE_PLUGINS",
+    "max_payload_bytes": "AOL_MAX_PAYLOAD_BYTES",
+    "max_payload_depth": "AOL_MAX_PAYLOAD_DEPTH",
+    "max_artifact_bytes": "AOL_MAX_ARTIFACT_BYTES",
 }
 
 PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -116,4 +130,7 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "retention": _duration,
     "plugins": _names,
     "disabled_plugins": _names,
+    "max_payload_bytes": _number(int, 2),
+    "max_payload_depth": _number(int, 1, limits.DEPTH_CEILING),
+    "max_artifact_bytes": _number(int, 0),
 }

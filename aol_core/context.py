@@ -10,6 +10,9 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 
+from aol_core import limits
+from aol_core.errors import InvalidPayload
+
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -61,10 +64,15 @@ class ActionContext:
     worker: str
     logs: list[LogEntry] = field(default_factory=list)
     artifacts: dict[str, PendingArtifact] = field(default_factory=dict)
+    max_artifact_bytes: int = limits.DEFAULT_MAX_ARTIFACT_BYTES
 
     def log(self, level: str | int, message: str) -> None:
-        """Add a line to this attempt's execution log (kept even if the handler fails)."""
-        self.logs.append(LogEntry(normalize_level(level), message))
+        """Add a line to this attempt's execution log (kept even if the handler fails).
+
+        Made storable rather than refused: NULs are written as ``\\x00`` and a line over
+        :data:`~aol_core.limits.MAX_LOG_LINE_CHARS` is cut, with a note saying so."""
+        self.logs.append(LogEntry(normalize_level(level),
+                                  limits.storable_text(message, limits.MAX_LOG_LINE_CHARS)))
 
     def record_artifact(
         self, name: str, content: bytes | str, media_type: str = "text/plain"
@@ -76,7 +84,12 @@ class ActionContext:
         """
         if not name or "/" in name:
             raise ValueError(f"artifact name must be non-empty and contain no '/': {name!r}")
+        limits.check_text(name, "artifact name", limits.MAX_ARTIFACT_NAME_CHARS)
+        limits.check_text(media_type, "artifact media type", limits.MAX_ARTIFACT_NAME_CHARS)
         data = content.encode() if isinstance(content, str) else bytes(content)
+        if len(data) > self.max_artifact_bytes:
+            raise InvalidPayload(f"artifact {name!r} is {len(data)} bytes, over the limit of "
+                                 f"{self.max_artifact_bytes} (AOL_MAX_ARTIFACT_BYTES)")
         digest = hashlib.sha256(data).hexdigest()
         self.artifacts[name] = PendingArtifact(name, data, media_type, digest)
         ref = ArtifactRef(artifact_uri(self.action_id, name), digest)

@@ -15,14 +15,17 @@ with ``BEGIN IMMEDIATE``:
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from aol_core.errors import ConfigError
+from aol_core.errors import ConfigError, SchemaNotCurrent
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -63,18 +66,30 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
+#: query parameters that carry a secret (libpq's password and sslpassword, and the like)
+_SECRET_PARAMETER = re.compile(r"pass|secret|token|pwd", re.IGNORECASE)
+MASK = "***"
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL with any password replaced by ***, safe to print."""
+    """The URL with every credential replaced by ***, safe to print or store: the password
+    after the user name, and query parameters such as ``?password=`` or ``sslpassword=``."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except Exception:
         return "<unparseable URL>"
-    return parsed.render_as_string(hide_password=True)
+    secrets = {key: MASK for key in parsed.query if _SECRET_PARAMETER.search(key)}
+    shown = parsed.update_query_dict(secrets).render_as_string(hide_password=True)
+    return shown.replace(f"={quote(MASK)}", f"={MASK}")
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for AOL: WAL and write-first transactions on SQLite; psycopg 3 on PostgreSQL."""
+    """An engine for AOL: WAL and write-first transactions on SQLite; psycopg 3 on PostgreSQL.
+
+    Statement parameters (payloads, results) are left out of error messages, which end up in
+    stored errors and logs."""
     parsed = parse_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
             parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
@@ -89,6 +104,27 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             ) from None
     event.listen(engine, "before_cursor_execute", _count_writes)
     return engine
+
+
+def require_existing_database(url: str) -> None:
+    """Refuse a SQLite file that does not exist, so that reading does not create it."""
+    path = sqlite_file(parse_url(url))
+    if path is not None and not path.exists():
+        raise SchemaNotCurrent(f"database file {path} does not exist; "
+                               "create it with aol db upgrade")
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names; None for other databases and in-memory ones."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    database = url.database
+    if url.query.get("uri") == "true":  # sqlite:///file:path?mode=...&uri=true
+        parts = urlsplit(database)
+        if "mode=memory" in parts.query:
+            return None
+        database = unquote(parts.path)
+    return Path(database)
 
 
 def _count_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:

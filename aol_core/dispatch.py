@@ -13,7 +13,6 @@ delivery stays at least once and each handler's writes stay atomic with its outc
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from aol_core import queue
+from aol_core import limits, queue
 from aol_core.config import Settings
 from aol_core.context import ActionContext, LogEntry
 from aol_core.db import writes_so_far
@@ -156,7 +155,8 @@ class Dispatcher:
 
     def _context(self, claim: Claim) -> ActionContext:
         return ActionContext(claim.id, claim.action_type, claim.attempt, claim.max_attempts,
-                             claim.idempotency_key, self.worker)
+                             claim.idempotency_key, self.worker,
+                             max_artifact_bytes=self.settings.max_artifact_bytes)
 
     def _call(
         self, session: Session, claim: Claim, proof_mode: bool, context: ActionContext
@@ -170,7 +170,8 @@ class Dispatcher:
             raise HandlerRolledBack(
                 "handlers must not roll back: raise instead, and AOL rolls their writes back"
             )
-        _require_json(result)
+        limits.check_result(result, max_bytes=self.settings.max_payload_bytes,
+                            max_depth=self.settings.max_payload_depth)
         return result
 
     def _settle_failure(
@@ -182,13 +183,14 @@ class Dispatcher:
             exc, PermanentError | InvalidPayload | HandlerCommitted | HandlerRolledBack
         )
         status = queue.failure_status(claim, permanent)
-        error = f"{type(exc).__name__}: {exc}"
+        error = limits.describe_error(exc)
         now = utcnow()
         retry_at = self._retry_at(claim, exc, now) if status is Status.RETRY else None
         message = f"attempt {claim.attempt} failed: {error}; {_fate(claim, status, retry_at)}"
         if not isinstance(exc, PermanentError | InvalidPayload | RetryableError):
             message += "\n" + "".join(traceback.format_exception(exc)).rstrip()
-        context.logs.append(LogEntry("ERROR", message))
+        context.logs.append(LogEntry("ERROR", limits.storable_text(message,
+                                                                   limits.MAX_LOG_LINE_CHARS)))
         settled = queue.settle(conn, claim, status, now=now, error=error, retry_at=retry_at)
         if not settled:
             context.logs.append(_lost_entry(claim))
@@ -226,13 +228,6 @@ def _lost_entry(claim: Claim) -> LogEntry:
         f"attempt {claim.attempt} lost its lease before finishing; its outcome and writes "
         "were discarded (another worker owns the action)",
     )
-
-
-def _require_json(result: Any) -> None:
-    try:
-        json.dumps(result)
-    except (TypeError, ValueError) as exc:
-        raise PermanentError(f"handler returned a value JSON cannot hold: {exc}") from None
 
 
 def _has_changes(session: Session) -> bool:

@@ -8,6 +8,7 @@ over nor commit its handler's writes.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import secrets
 import time
@@ -16,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, case, delete, insert, literal, select, tuple_, update
+from sqlalchemy import Engine, Text, case, cast, delete, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from aol_core import limits
 from aol_core.config import Settings
 from aol_core.context import LogEntry, PendingArtifact
 from aol_core.drivers import Claim, driver_for
@@ -45,6 +47,8 @@ from aol_core.models import artifacts_table as artifacts
 from aol_core.models import logs_table as logs
 from aol_core.plugins import ActionCatalog, installed_catalog
 from aol_core.timeutil import require_aware, utcnow
+
+log = logging.getLogger("aol.queue")
 
 #: idempotency keys looked up per statement
 KEY_CHUNK = 1000
@@ -144,23 +148,24 @@ def enqueue_many(
     return results
 
 
-#: payloads as JSON text with sorted keys, so equal objects encode equally (one encoder,
-#: built once: json.dumps with options builds a new one per call)
-_ENCODE = json.JSONEncoder(sort_keys=True).encode
-
-
 def _row(
     item: NewAction, now: datetime, catalog: ActionCatalog, settings: Settings
 ) -> dict[str, Any]:
+    limits.check_text(item.action_type, "action type", limits.MAX_ACTION_TYPE_CHARS)
+    if item.idempotency_key is not None:
+        limits.check_text(item.idempotency_key, "idempotency key", limits.MAX_KEY_CHARS)
     if not isinstance(item.payload, dict):
         raise InvalidPayload(
             f"payload for {item.action_type} must be a JSON object, "
             f"not {type(item.payload).__name__}"
         )
-    try:
-        payload = _ENCODE(item.payload)
-    except (TypeError, ValueError) as exc:
-        raise InvalidPayload(f"payload for {item.action_type} is not JSON: {exc}") from None
+    payload = limits.encode_json(
+        item.payload, f"payload for {item.action_type}",
+        max_bytes=settings.max_payload_bytes, max_depth=settings.max_payload_depth,
+    )
+    limits.check_int32(item.priority, "priority")
+    if item.max_attempts is not None:
+        limits.check_int32(item.max_attempts, "max_attempts")
     spec = catalog.specs.get(item.action_type)
     if spec is not None:
         spec.validate(item.payload)
@@ -198,9 +203,23 @@ def new_key() -> str:
 def _refuse_unknown_types(
     conn: Connection, types: set[str], catalog: ActionCatalog, force: bool
 ) -> None:
+    """Refuse types no plugin declares. With a broken plugin installed, any such type may be
+    its own: enqueuing it would skip its payload schema and its max_attempts."""
     unknown = types - catalog.specs.keys()
-    if not unknown or force:
+    if not unknown:
         return
+    broken = "; ".join(f"{p.label} failed to import ({p.error})" for p in catalog.broken)
+    if broken and force:
+        log.warning("enqueued %s unvalidated although plugin %s may own it (force)",
+                    ", ".join(sorted(unknown)), broken)
+    if force:
+        return
+    if broken:
+        raise UnknownActionType(
+            f"action type {', '.join(sorted(unknown))} is declared by no plugin that loaded, "
+            f"and plugin {broken} may own it: its payload would go unvalidated; fix the "
+            f"plugin, or {FORCE_HINT}"
+        )
     advertised: set[str] = set()
     for worker_types in conn.execute(select(workers_table.c.action_types)).scalars():
         advertised.update(worker_types or ())
@@ -209,19 +228,37 @@ def _refuse_unknown_types(
         known = sorted(catalog.specs.keys() | advertised)
         raise UnknownActionType(
             f"unknown action type {', '.join(sorted(unknown))}; known types: "
-            f"{', '.join(known) or 'none (no plugin installed)'} (force to enqueue anyway)"
+            f"{', '.join(known) or 'none (no plugin installed)'} ({FORCE_HINT})"
         )
+
+
+#: how to enqueue a type AOL cannot check, from either side
+FORCE_HINT = "enqueue it anyway with --force (aol enqueue) or force=True (Python)"
 
 
 def _existing(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     columns = (actions.c.id, actions.c.idempotency_key, actions.c.action_type,
-               actions.c.payload, actions.c.status)
+               cast(actions.c.payload, Text).label("payload"), actions.c.status)
     for start in range(0, len(keys), KEY_CHUNK):
         chunk = keys[start : start + KEY_CHUNK]
         for row in conn.execute(select(*columns).where(actions.c.idempotency_key.in_(chunk))):
-            found[row.idempotency_key] = {**row._mapping, "payload": _ENCODE(row.payload)}
+            found[row.idempotency_key] = {**row._mapping, "payload": _comparable(row.payload)}
     return found
+
+
+def _comparable(stored: str) -> str:
+    """A stored payload in the form :func:`_row` encodes one, or as stored if it cannot be
+    decoded (then it equals no new payload)."""
+    try:
+        return _ENCODE(limits.decode_json(stored, "stored payload"))
+    except (InvalidPayload, ValueError):
+        return stored
+
+
+#: stored payloads re-encoded as enqueue encodes new ones, for comparison (one encoder, built
+#: once: json.dumps with options builds a new one per call)
+_ENCODE = json.JSONEncoder(sort_keys=True).encode
 
 
 def _check_same(existing: dict[str, Any], new: dict[str, Any]) -> None:

@@ -53,8 +53,8 @@ def test_enqueue_accepts_relative_not_before(cli: CLI) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--payload", "{not json"], "argument --payload: not valid JSON"),
-        (["--payload", "[1]"], "argument --payload: must be a JSON object, not list"),
+        (["--payload", "{not json"], "argument --payload: the payload is not valid JSON"),
+        (["--payload", "[1]"], "argument --payload: the payload is a JSON array, not an object"),
         (["--not-before", "tomorrow"], "argument --not-before: not a time: 'tomorrow'"),
         (["--max-attempts", "0"], "argument --max-attempts: must be at least 1"),
     ],
@@ -168,6 +168,7 @@ def test_health_masks_the_database_password(capsys: pytest.CaptureFixture[str]) 
 def test_commands_on_an_unmigrated_database_say_to_upgrade(tmp_path: Any,
                                                            capsys: pytest.CaptureFixture[str]
                                                            ) -> None:
+    (tmp_path / "empty.db").touch()
     code = main(["--db", f"sqlite:///{tmp_path / 'empty.db'}", "actions", "list"])
     assert code == 1
     assert capsys.readouterr().err.strip() == (

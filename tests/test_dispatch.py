@@ -122,7 +122,7 @@ def test_a_handler_may_roll_back_its_own_savepoint(harness: ActionHarness) -> No
 def test_a_result_json_cannot_hold_fails_permanently(harness: ActionHarness) -> None:
     action = harness.run("TEST_BAD_RESULT", {})
     assert action.status == Status.FAILED
-    assert "JSON cannot hold" in (action.last_error or "")
+    assert "AOL cannot store it" in (action.last_error or "")
 
 
 def test_a_payload_breaking_the_schema_at_dispatch_fails_permanently(

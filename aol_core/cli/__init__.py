@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sqlalchemy.exc import OperationalError
 
+from aol_core import limits
 from aol_core.cli import actions, control, db, health, plugins, prune, worker
 from aol_core.cli.common import Context
 from aol_core.config import Settings
@@ -21,8 +25,20 @@ from aol_core.errors import AOLError
 COMMAND_GROUPS = (db, actions, worker, control, plugins, health, prune)
 
 
+#: set to 1 to see the traceback of an unexpected error (as --log-level DEBUG does)
+TRACEBACK_ENV = "AOL_TRACEBACK"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line like every other error (subcommands too:
+    argparse builds them with their parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="aol", description="AOL: durable actions dispatched to pluggable handlers."
     )
     parser.add_argument(
@@ -40,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (aol ... | head): stop quietly. stdout now points at devnull,
+        # so the interpreter's last flush does not fail again (Python's signal docs, "Note
+        # on SIGPIPE").
+        _discard_stdout()
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -51,20 +78,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         context = Context(Settings.from_env().with_overrides(database_url=args.db))
         code: int = args.handler(context, args)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled
         return code
     except AOLError as exc:
         print(f"aol: error: {exc}", file=sys.stderr)
         return 1
     except OperationalError as exc:
         url = mask_url(context.settings.database_url) if context else "the database"
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        print(f"aol: error: cannot use database {url}: {reason}", file=sys.stderr)
+        print(f"aol: error: cannot use database {url}: {_first_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise
+    except Exception as exc:
+        # A defect, not a user mistake: one line, the traceback only when asked for.
+        if args.log_level == "DEBUG" or os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        print(f"aol: internal error: {type(exc).__name__}: {_first_line(exc)} (the "
+              f"traceback: --log-level DEBUG or {TRACEBACK_ENV}=1)", file=sys.stderr)
+        return 1
     finally:
         if context is not None:
             context.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)  # a database error: the driver's own message
+    text = limits.safe_str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (in-process callers capture it)
+        pass
 
 
 if __name__ == "__main__":

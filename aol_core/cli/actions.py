@@ -10,38 +10,37 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from aol_core import queue
+from aol_core import limits, queue
 from aol_core.cli.common import (
     Context,
     action_dict,
+    action_id,
     excerpt,
+    int32,
     iso,
     positive_int,
     print_json,
     print_table,
+    text_arg,
 )
-from aol_core.errors import AOLError
+from aol_core.errors import AOLError, InvalidPayload
+from aol_core.limits import Undecodable
 from aol_core.models import Action, Artifact, ExecutionLog, Status
 from aol_core.timeutil import parse_when
 
 
 def json_object(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(
-            f"not valid JSON ({exc.msg} at column {exc.colno})"
-        ) from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object, not {type(value).__name__}")
-    return value
+        return limits.decode_object(text, "the payload")
+    except InvalidPayload as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def when(text: str) -> datetime:
     try:
         return parse_when(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except (ValueError, OverflowError) as exc:
+        raise argparse.ArgumentTypeError(excerpt(str(exc), 200)) from None
 
 
 def status_word(text: str) -> str:
@@ -55,17 +54,18 @@ def status_word(text: str) -> str:
 
 def register(commands: Any) -> None:
     enqueue = commands.add_parser("enqueue", help="add an action to the queue")
-    enqueue.add_argument("action_type", metavar="TYPE")
+    enqueue.add_argument("action_type", type=text_arg, metavar="TYPE")
     enqueue.add_argument("--payload", type=json_object, default={}, metavar="JSON",
                          help="a JSON object (default {})")
-    enqueue.add_argument("--key", metavar="K", help="idempotency key (default: a new uuid)")
+    enqueue.add_argument("--key", type=text_arg, metavar="K",
+                         help="idempotency key (default: a new uuid)")
     enqueue.add_argument("--not-before", type=when, metavar="WHEN",
                          help="ISO 8601 with offset, or +30s, +5m, +1h, +2d")
-    enqueue.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    enqueue.add_argument("--priority", type=int32, default=0, help="higher runs first (default 0)")
     enqueue.add_argument("--max-attempts", type=positive_int, metavar="N")
     enqueue.add_argument("--proof", action="store_true", help="always run in proof mode")
     enqueue.add_argument("--force", action="store_true",
-                         help="accept an action type no installed plugin declares")
+                         help="accept an action type no loaded plugin declares, unvalidated")
     enqueue.add_argument("--json", action="store_true")
     enqueue.set_defaults(handler=run_enqueue)
 
@@ -73,23 +73,23 @@ def register(commands: Any) -> None:
     sub = group.add_subparsers(dest="actions_command", metavar="SUBCOMMAND", required=True)
     listing = sub.add_parser("list", help="actions, newest first")
     listing.add_argument("--status", type=status_word)
-    listing.add_argument("--type", dest="action_type", metavar="T")
+    listing.add_argument("--type", dest="action_type", type=text_arg, metavar="T")
     listing.add_argument("--limit", type=positive_int, default=50)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=run_list)
     show = sub.add_parser("show", help="one action with its log and artifacts")
-    show.add_argument("action_id", type=positive_int, metavar="ID")
+    show.add_argument("action_id", type=action_id, metavar="ID")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=run_show)
     retry = sub.add_parser("retry", help="run a FAILED, DLQ or CANCELLED action again")
-    retry.add_argument("action_id", type=positive_int, metavar="ID")
+    retry.add_argument("action_id", type=action_id, metavar="ID")
     retry.set_defaults(handler=run_retry)
     cancel = sub.add_parser("cancel", help="cancel a PENDING or RETRY action")
-    cancel.add_argument("action_id", type=positive_int, metavar="ID")
+    cancel.add_argument("action_id", type=action_id, metavar="ID")
     cancel.set_defaults(handler=run_cancel)
     artifact = sub.add_parser("artifact", help="print an artifact's content")
-    artifact.add_argument("action_id", type=positive_int, metavar="ID")
-    artifact.add_argument("name", metavar="NAME")
+    artifact.add_argument("action_id", type=action_id, metavar="ID")
+    artifact.add_argument("name", type=text_arg, metavar="NAME")
     artifact.set_defaults(handler=run_artifact)
 
 
@@ -153,6 +153,8 @@ def run_show(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     for key, value in action_dict(action).items():
         shown = json.dumps(value) if isinstance(value, dict | list) else value
+        if isinstance(value, Undecodable):
+            shown = f"{value}  (stored text that cannot be decoded)"
         print(f"{key:17} {'' if shown is None else shown}")
     print("\nlog:")
     for e in log_rows:

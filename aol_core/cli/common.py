@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -12,9 +14,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from aol_core import schema
+from aol_core import limits, schema
 from aol_core.config import Settings
-from aol_core.db import create_engine, session_factory
+from aol_core.db import create_engine, require_existing_database, session_factory
 from aol_core.models import Action
 from aol_core.plugins import PluginRegistry, installed_catalog
 
@@ -25,7 +27,9 @@ class Context:
 
     @cached_property
     def engine(self) -> Engine:
-        return create_engine(self.settings.database_url)
+        """Rows whose JSON cannot be decoded come back as their text, so they can be shown."""
+        return create_engine(self.settings.database_url,
+                             json_deserializer=limits.loads_for_display)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
@@ -35,9 +39,14 @@ class Context:
     def registry(self) -> PluginRegistry:
         return installed_catalog()
 
+    def existing_engine(self) -> Engine:
+        """The engine, after checking a SQLite file exists (reading must not create it)."""
+        require_existing_database(self.settings.database_url)
+        return self.engine
+
     def ready_engine(self) -> Engine:
         """The engine, after checking the schema is current (so errors say what to run)."""
-        schema.require_current(self.engine)
+        schema.require_current(self.existing_engine())
         return self.engine
 
     def close(self) -> None:
@@ -45,21 +54,53 @@ class Context:
             self.engine.dispose()
 
 
-def positive_int(text: str) -> int:
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argument type for whole numbers from ``low`` to ``high`` (what a column holds)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number, not {excerpt(text)!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be at least {low}, not {value}" if value < low
+                else f"must be at most {high}, not {excerpt(str(value))}")
+        return value
+
+    return parse
+
+
+#: counts and limits; ids (64-bit columns)
+positive_int = whole_number(1, limits.INT32_MAX)
+action_id = whole_number(1, limits.MAX_ID)
+int32 = whole_number(limits.INT32_MIN, limits.INT32_MAX)
+
+
+def text_arg(text: str) -> str:
+    """Text that can be stored and compared: a command line may carry undecodable bytes."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(
+            f"not valid UTF-8: {limits.storable_text(text, 60)!r}") from None
+    return text
+
+
+#: longest time a flag may give, in seconds (about 30 years; a date must stay computable)
+MAX_SECONDS = 10**9
 
 
 def _number(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, not {excerpt(text)!r}") from None
+    if not math.isfinite(value) or abs(value) > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds up to {MAX_SECONDS}, not {excerpt(text)}")
+    return value
 
 
 def positive_float(text: str) -> float:

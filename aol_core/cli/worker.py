@@ -18,18 +18,24 @@ from aol_core.cli.common import (
     positive_float,
     positive_int,
     print_table,
+    text_arg,
+    whole_number,
 )
 from aol_core.config import Settings
-from aol_core.db import create_engine, session_factory
+from aol_core.db import create_engine, require_existing_database, session_factory
 from aol_core.errors import AOLError
 from aol_core.models import Action
 from aol_core.plugins import installed_catalog
 from aol_core.worker import Worker, WorkerOptions
 
+#: runner threads a worker may start (each holds a database connection)
+MAX_CONCURRENCY = 256
+
 
 def register(commands: Any) -> None:
     worker = commands.add_parser("worker", help="run actions until stopped")
-    worker.add_argument("--concurrency", type=positive_int, default=1, metavar="N",
+    worker.add_argument("--concurrency", type=whole_number(1, MAX_CONCURRENCY), default=1,
+                        metavar="N",
                         help="actions run at once, one thread and session each (default 1)")
     worker.add_argument("--burst", action="store_true", help="exit when nothing is due")
     worker.add_argument("--proof", action="store_true", help="run every action in proof mode")
@@ -37,7 +43,7 @@ def register(commands: Any) -> None:
     worker.add_argument("--batch-size", type=positive_int, metavar="N")
     worker.add_argument("--poll-interval", type=positive_float, metavar="S")
     worker.add_argument("--grace-seconds", type=non_negative_float, metavar="S")
-    worker.add_argument("--name", help="this worker's name (default host:pid)")
+    worker.add_argument("--name", type=text_arg, help="this worker's name (default host:pid)")
     worker.add_argument("--allow-broken-plugins", action="store_true",
                         help="run the plugins that load; report the worker as degraded")
     worker.set_defaults(handler=run_worker)
@@ -55,6 +61,7 @@ def run_worker(ctx: Context, args: argparse.Namespace) -> int:
         lease_seconds=args.lease_seconds, batch_size=args.batch_size,
         poll_interval=args.poll_interval, grace_seconds=args.grace_seconds,
     )
+    require_existing_database(settings.database_url)
     # One connection per runner thread, plus the claim loop, the heartbeat and a spare.
     engine = create_engine(settings.database_url, pool_size=args.concurrency + 3,
                            max_overflow=2)

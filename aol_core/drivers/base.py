@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, bindparam, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, Text, bindparam, cast, insert, select, update
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.expression import Executable
 
+from aol_core.errors import InvalidPayload
+from aol_core.limits import decode_object
 from aol_core.models import IS_CLAIMABLE, Status
 from aol_core.models import actions_table as actions
+from aol_core.models import logs_table as logs
 
-#: columns a claim returns, in this order
+log = logging.getLogger("aol.worker")
+
+#: columns a claim returns, in this order; the payload as text, decoded row by row, so one
+#: row that cannot be decoded fails alone instead of failing every claim
 CLAIM_COLUMNS = (
     actions.c.id,
     actions.c.action_type,
-    actions.c.payload,
+    cast(actions.c.payload, Text).label("payload"),
     actions.c.idempotency_key,
     actions.c.attempts,
     actions.c.max_attempts,
@@ -68,8 +75,31 @@ def run_claim(
     params = {"b_now": now, "b_types": list(action_types), "b_limit": limit,
               "b_worker": worker, "b_expires": now + timedelta(seconds=lease_seconds)}
     with engine.begin() as conn:
-        claims = [Claim(*row) for row in conn.execute(statement, params)]
+        claims = []
+        for row in conn.execute(statement, params):
+            try:
+                payload = decode_object(row.payload, f"payload of action {row.id}")
+            except InvalidPayload as exc:
+                _fail_unreadable(conn, row, str(exc), worker, now)
+                continue
+            claims.append(Claim(row.id, row.action_type, payload, *row[3:]))
     return sorted(claims, key=lambda c: c.sort_key)
+
+
+def _fail_unreadable(conn: Connection, row: Row[Any], reason: str, worker: str,
+                     now: datetime) -> None:
+    """Fail a claimed row whose payload cannot be decoded (written by hand or an older
+    version): permanently, as no retry can read it, with the reason in its history."""
+    error = f"{reason}; permanent failure, not retried"
+    log.error("action %s: %s", row.id, error)
+    conn.execute(
+        update(actions)
+        .where(actions.c.id == row.id, actions.c.fencing_token == row.fencing_token)
+        .values(status=Status.FAILED.value, last_error=error, lease_owner=None,
+                lease_expires_at=None, finished_at=now, updated_at=now)
+    )
+    conn.execute(insert(logs).values(action_id=row.id, attempt=row.attempts, ts=now,
+                                     level="ERROR", message=error, worker=worker))
 
 
 @dataclass(frozen=True)

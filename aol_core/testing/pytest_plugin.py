@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from aol_core.db import parse_url
+from aol_core.db import mask_url, parse_url
 from aol_core.testing import ActionHarness
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -36,7 +36,8 @@ def aol_postgres_server() -> str:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:
-        reason = f"PostgreSQL unreachable at {url}: {type(exc).__name__}: {exc}".splitlines()[0]
+        reason = f"PostgreSQL unreachable at {mask_url(url)}: {type(exc).__name__}: {exc}"
+        reason = reason.splitlines()[0]
         if os.environ.get("AOL_REQUIRE_POSTGRES", "") not in ("", "0"):
             pytest.fail(f"{reason} (AOL_REQUIRE_POSTGRES is set)")
         pytest.skip(reason)
