@@ -14,7 +14,6 @@ delivery stays at least once and each handler's writes stay atomic with its outc
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -188,7 +187,7 @@ class Dispatcher:
         retry_at = self._retry_at(claim, exc, now) if status is Status.RETRY else None
         message = f"attempt {claim.attempt} failed: {error}; {_fate(claim, status, retry_at)}"
         if not isinstance(exc, PermanentError | InvalidPayload | RetryableError):
-            message += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+            message += "\n" + limits.describe_traceback(exc)
         context.logs.append(LogEntry("ERROR", limits.storable_text(message,
                                                                    limits.MAX_LOG_LINE_CHARS)))
         settled = queue.settle(conn, claim, status, now=now, error=error, retry_at=retry_at)

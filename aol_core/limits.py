@@ -10,6 +10,7 @@ storable instead (they describe a failure, and must not cause another one).
 from __future__ import annotations
 
 import json
+import traceback
 from typing import Any
 
 from aol_core.errors import InvalidPayload, PermanentError
@@ -151,7 +152,24 @@ def storable_text(text: object, max_chars: int) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """``Type: message`` of an exception, storable and at most :data:`MAX_ERROR_CHARS`."""
-    return storable_text(f"{type(exc).__name__}: {safe_str(exc)}", MAX_ERROR_CHARS)
+    return storable_text(f"{type(exc).__name__}: {_message(exc)}", MAX_ERROR_CHARS)
+
+
+def describe_traceback(exc: BaseException) -> str:
+    """Where ``exc`` was raised, ending in :func:`describe_error` (not in the exception's
+    full text, nor its chained causes: a database error's may quote the row's values)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return f"Traceback (most recent call last):\n{frames}{describe_error(exc)}"
+
+
+def _message(exc: BaseException) -> str:
+    """An exception's message; for a database error, the server's primary message and the
+    statement, without the detail lines in which PostgreSQL quotes the values of a row."""
+    primary = getattr(getattr(getattr(exc, "orig", None), "diag", None), "message_primary", None)
+    if isinstance(primary, str) and primary:
+        statement = getattr(exc, "statement", None)
+        return primary + (f" [SQL: {statement}]" if statement else "")
+    return safe_str(exc)
 
 
 def safe_str(value: object) -> str:
