@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_plugins import install
 
 from aol_core import limits
 from aol_core.cli import main
@@ -18,7 +19,6 @@ from aol_core.config import Settings
 from aol_core.models import Action
 from aol_core.plugins import load_plugins
 from aol_core.testing import ActionHarness
-from test_plugins import install
 
 HOSTILE = '''
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
