@@ -34,7 +34,7 @@ class Parser(argparse.ArgumentParser):
     argparse builds them with their parent's class)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,11 +81,12 @@ def _run(argv: Sequence[str] | None) -> int:
         sys.stdout.flush()  # here, where a closed pipe can still be handled
         return code
     except AOLError as exc:
-        print(f"aol: error: {exc}", file=sys.stderr)
+        print(f"aol: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except OperationalError as exc:
         url = mask_url(context.settings.database_url) if context else "the database"
-        print(f"aol: error: cannot use database {url}: {_first_line(exc)}", file=sys.stderr)
+        print(one_line(f"aol: error: cannot use database {url}: {_first_line(exc)}"),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -95,12 +96,19 @@ def _run(argv: Sequence[str] | None) -> int:
         # A defect, not a user mistake: one line, the traceback only when asked for.
         if args.log_level == "DEBUG" or os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
             traceback.print_exc()
-        print(f"aol: internal error: {type(exc).__name__}: {_first_line(exc)} (the "
-              f"traceback: --log-level DEBUG or {TRACEBACK_ENV}=1)", file=sys.stderr)
+        print(one_line(f"aol: internal error: {type(exc).__name__}: {_first_line(exc)} (the "
+                       f"traceback: --log-level DEBUG or {TRACEBACK_ENV}=1)"), file=sys.stderr)
         return 1
     finally:
         if context is not None:
             context.close()
+
+
+def one_line(message: str) -> str:
+    """A message as one printable line: values a user typed may hold line breaks or bytes
+    that are not UTF-8."""
+    line = " ".join(message.splitlines())
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _first_line(exc: BaseException) -> str:
