@@ -9,7 +9,9 @@ are left out: they run until the queue drains (their flags are checked in test_c
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -42,8 +44,12 @@ TYPE = st.sampled_from(["TEST_NOOP", "TEST_STRICT"]) | TEXT
 ID = NUMBER
 
 
+def joined(parts: Iterable[list[str]]) -> list[str]:
+    return list(itertools.chain.from_iterable(parts))
+
+
 def options(*choices: st.SearchStrategy[list[str]]) -> st.SearchStrategy[list[str]]:
-    return st.lists(st.one_of(*choices), max_size=4).map(lambda parts: sum(parts, []))
+    return st.lists(st.one_of(*choices), max_size=4).map(joined)
 
 
 def flag(name: str, value: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[list[str]]:
@@ -82,7 +88,7 @@ COMMANDS = st.one_of(
     st.tuples(st.lists(st.sampled_from(
         ["enqueue", "actions", "list", "show", "control", "health", "--json", "--db",
          "--payload", "--help", "-h", "--log-level", "db"]) | TEXT, max_size=5)),
-).map(lambda parts: sum(parts, []))
+).map(joined)
 
 
 @pytest.fixture
