@@ -90,9 +90,12 @@ def _names(var: str, raw: str) -> tuple[str, ...]:
 
 def _duration(var: str, raw: str) -> timedelta:
     try:
-        return parse_duration(raw)
-    except ValueError as exc:
+        value = parse_duration(raw)
+    except (ValueError, OverflowError) as exc:
         raise ConfigError(f"{var}: {exc}") from None
+    if value.total_seconds() > limits.MAX_SECONDS:
+        raise ConfigError(f"{var} must be at most {limits.MAX_SECONDS}s, not {raw!r}")
+    return value
 
 
 def _text(var: str, raw: str) -> str:

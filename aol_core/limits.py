@@ -29,6 +29,9 @@ MAX_ERROR_CHARS = 8 * 1024
 #: integer columns (priority, max_attempts) hold 32 bits on both databases; ids 64
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 MAX_ID = 2**63 - 1
+#: the longest time a flag or setting may give, in seconds (about 31 years): dates that far
+#: off stay computable
+MAX_SECONDS = 10**9
 #: widths of the text columns an enqueue or an artifact fills
 MAX_ACTION_TYPE_CHARS = 100
 MAX_KEY_CHARS = 255

@@ -61,6 +61,8 @@ def cli(engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]) -> Any:
         (["actions", "cancel", "1" * 5000], "expected a whole number"),
         (["actions", "list", "--limit", "0"], "must be at least 1"),
         (["worker", "--lease-seconds", "nan"], "expected a number of seconds"),
+        (["prune", "--older-than", "99999999999999d"], "--older-than"),
+        (["prune", "--older-than", "999999999d"], "must be at most 1000000000s"),
         (["actions", "list", "--type", "\udcff"], "not valid UTF-8"),
         (["actions", "frobnicate"], "invalid choice: 'frobnicate'"),
     ],

@@ -82,12 +82,14 @@ COMMANDS = st.one_of(
          ["proof", "on"], ["proof", "off"]]) | TEXT.map(lambda t: [t])),
     st.tuples(st.sampled_from([["health"], ["plugins"]]), options(flag("--json"))),
     st.tuples(st.just(["prune"]), options(
-        flag("--older-than", TEXT | st.sampled_from(["7d", "0", "1e400d"])),
+        flag("--older-than", TEXT | st.sampled_from(["7d", "0", "1e400d", "999999999d",
+                                                     "99999999999999d"])),
         flag("--include-failed"))),
     # Token soup: the parser's own paths, in any order.
     st.tuples(st.lists(st.sampled_from(
         ["enqueue", "actions", "list", "show", "control", "health", "--json", "--db",
-         "--payload", "--help", "-h", "--log-level", "db"]) | TEXT, max_size=5)),
+         "--payload", "--help", "-h", "--log-level", "db", "upgrade", "plugins"]) | TEXT,
+        max_size=5)),
 ).map(joined)
 
 

@@ -117,3 +117,9 @@ def test_an_exception_whose_str_fails_is_still_described() -> None:
             raise RuntimeError("no")
 
     assert limits.describe_error(Hostile()) == "Hostile: <Hostile whose str() failed>"
+
+
+@pytest.mark.parametrize("raw", ["999999999d", "99999999999999d"])
+def test_a_retention_too_long_to_compute_with_is_a_config_error(raw: str) -> None:
+    with pytest.raises(ConfigError, match="AOL_RETENTION"):
+        Settings.from_env({"AOL_RETENTION": raw})

@@ -88,18 +88,14 @@ def text_arg(text: str) -> str:
     return text
 
 
-#: longest time a flag may give, in seconds (about 30 years; a date must stay computable)
-MAX_SECONDS = 10**9
-
-
 def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, not {excerpt(text)!r}") from None
-    if not math.isfinite(value) or abs(value) > MAX_SECONDS:
+    if not math.isfinite(value) or abs(value) > limits.MAX_SECONDS:
         raise argparse.ArgumentTypeError(
-            f"expected a number of seconds up to {MAX_SECONDS}, not {excerpt(text)}")
+            f"expected a number of seconds up to {limits.MAX_SECONDS}, not {excerpt(text)}")
     return value
 
 

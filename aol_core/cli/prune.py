@@ -6,16 +6,19 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from aol_core import queue
+from aol_core import limits, queue
 from aol_core.cli.common import Context
 from aol_core.timeutil import parse_duration, utcnow
 
 
 def duration(text: str) -> timedelta:
     try:
-        return parse_duration(text)
-    except ValueError as exc:
+        value = parse_duration(text)
+    except (ValueError, OverflowError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if value.total_seconds() > limits.MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {limits.MAX_SECONDS}s, not {text}")
+    return value
 
 
 def register(commands: Any) -> None:
