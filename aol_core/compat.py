@@ -58,6 +58,12 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def original_level(level: str) -> str:
+    """The original's log levels as AOL's: its own SUCCESS is INFO (the status tells success)."""
+    name = level.upper()
+    return "INFO" if name == "SUCCESS" else normalize_level(name)
+
+
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -223,7 +229,7 @@ class ActionQueue:
         session.add(
             ExecutionLog(
                 action_id=action_id, attempt=action.attempts, ts=utcnow(),
-                level="INFO" if level.upper() == "SUCCESS" else normalize_level(level),
+                level=original_level(level),
                 message=message, worker=None,
                 artifact_ref=artifact_ref, artifact_sha256=artifact_sha256,
             )

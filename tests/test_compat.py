@@ -11,11 +11,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core.compat import (
+    ActionQueue,
     AOLAction,
     AOLControlFlags,
     AOLDaemon,
     AOLExecutionLog,
-    ActionQueue,
     DequeueRemoved,
 )
 from aol_core.errors import InvalidPayload, InvalidTransition, UnknownActionType
