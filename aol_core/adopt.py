@@ -130,27 +130,20 @@ def adopt(
 ) -> AdoptionReport:
     """Take over a database of the original AOL in one transaction; see the module's doc."""
     report = AdoptionReport(dry_run=dry_run)
-    with engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            found = {table: move_aside(conn, table, report) for table in original_tables(conn)}
-            if found:
-                _create_schema(conn)
-            adopted = _copy_actions(conn, found.get("aol_actions"), registry, settings, report)
-            _copy_logs(conn, found.get("aol_execution_logs"), adopted, report)
-            _copy_flags(conn, found.get("aol_control_flags"), report)
-            for kept in ("aol_lease", "aol_tick_ledger"):
-                if kept in found:
-                    report.note(f"{legacy_name(kept)}: kept aside only (AOL has no use for it)")
-            registry.manager.hook.aol_adopt_legacy(connection=conn, report=report)
-        except BaseException:
-            transaction.rollback()
-            raise
+    with engine.connect() as conn, conn.begin() as transaction:
+        found = {table: move_aside(conn, table, report) for table in original_tables(conn)}
+        if found:
+            _create_schema(conn)
+        adopted = _copy_actions(conn, found.get("aol_actions"), registry, settings, report)
+        _copy_logs(conn, found.get("aol_execution_logs"), adopted, report)
+        _copy_flags(conn, found.get("aol_control_flags"), report)
+        for kept in ("aol_lease", "aol_tick_ledger"):
+            if kept in found:
+                report.note(f"{legacy_name(kept)}: kept aside only (AOL has no use for it)")
+        registry.manager.hook.aol_adopt_legacy(connection=conn, report=report)
         if dry_run:
             transaction.rollback()
-            return report
-        transaction.commit()
-    if report.adopted:
+    if report.adopted and not dry_run:
         created = schema.upgrade(engine, registry)
         if created:
             report.note(f"created the plugins' tables still missing: {', '.join(created)}")
@@ -203,8 +196,7 @@ def _action(
             status, error = Status.FAILED.value, "adopted: its payload_json is not a JSON object"
     attempts = int(row["attempts"] or 0)
     spec = registry.specs.get(str(row["action_type"]))
-    default = spec.max_attempts if spec is not None and spec.max_attempts else None
-    max_attempts = default or settings.max_attempts
+    max_attempts = (spec.max_attempts if spec is not None else None) or settings.max_attempts
     if status in CLAIMABLE:
         max_attempts = max(max_attempts, attempts + 1)
     return {
