@@ -54,7 +54,6 @@ CHUNK = 1000
 class AdoptionReport:
     """What adoption moved and copied; plugins add theirs in ``aol_adopt_legacy``."""
 
-    dry_run: bool = False
     moved: list[tuple[str, str]] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -129,7 +128,7 @@ def adopt(
     engine: Engine, registry: PluginRegistry, settings: Settings, *, dry_run: bool = False
 ) -> AdoptionReport:
     """Take over a database of the original AOL in one transaction; see the module's doc."""
-    report = AdoptionReport(dry_run=dry_run)
+    report = AdoptionReport()
     with engine.connect() as conn, conn.begin() as transaction:
         found = {table: move_aside(conn, table, report) for table in original_tables(conn)}
         if found:
@@ -207,7 +206,7 @@ def _action(
         "status": status,
         "priority": 0,
         "attempts": attempts,
-        "max_attempts": max(max_attempts, attempts, 1),
+        "max_attempts": max(max_attempts, attempts),
         "not_before": as_utc(row["not_before_utc"]) or created,
         "fencing_token": 0,
         "last_error": error,
