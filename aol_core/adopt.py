@@ -75,7 +75,7 @@ class AdoptionReport:
         if not self.adopted:
             return ["nothing to adopt: no tables of the original AOL under their own names"]
         return [
-            f"moved aside: {', '.join(f'{old} -> {new}' for old, new in self.moved)}",
+            *(f"moved aside {old} -> {new}" for old, new in self.moved),
             *(f"copied {line}" for line in self.copied),
             *self.notes,
         ]
