@@ -7,6 +7,7 @@ from aol_core.compat import ActionQueue
 from aol_core.config import Settings
 from aol_core.context import ActionContext, ArtifactRef
 from aol_core.db import create_engine, session_factory
+from aol_core.embed import run_worker
 from aol_core.errors import (
     AOLError,
     IdempotencyConflict,
@@ -54,6 +55,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "require_aware",
+    "run_worker",
     "session_factory",
     "utcnow",
 ]

@@ -49,3 +49,7 @@ class PluginError(AOLError):
 
 class SchemaNotCurrent(AOLError):
     """The database schema is missing or older than this version of AOL needs."""
+
+
+class ForeignTables(AOLError):
+    """Tables with AOL's names that AOL did not create (the original AOL's, usually)."""

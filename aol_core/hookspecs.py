@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from sqlalchemy import MetaData
+    from sqlalchemy import Connection, MetaData
     from sqlalchemy.orm import Session
 
+    from aol_core.adopt import AdoptionReport
     from aol_core.context import ActionContext
     from aol_core.specs import ActionSpec
 
@@ -68,4 +69,32 @@ def aol_example_actions(session: Session) -> Iterable[tuple[str, Mapping[str, An
     """Return example ``(action_type, payload)`` pairs for ``aol demo``.
 
     May insert rows the examples need into the plugin's own tables through ``session``.
+    """
+
+
+@hookspec
+def aol_adopt_legacy(connection: Connection, report: AdoptionReport) -> None:
+    """Take over this plugin's tables from the original application (``aol db adopt``).
+
+    Called inside adoption's one transaction, after AOL's own tables are in place: find the
+    original's tables that collide with or precede yours (tell them by a column only they
+    have), move them aside, create your tables, copy what carries over and say what you did
+    through ``report``. ``aol_core.adopt`` has the helpers; ``insert_keeping_ids`` keeps the
+    ids that adopted payloads refer to. Never commit; raise to abort the whole adoption.
+    Finding nothing of the original's, do nothing: adoption runs again safely, and a dry run
+    rolls everything back. For example::
+
+        from aol_core.adopt import has_column, insert_keeping_ids, move_aside
+        from aol_core.compat import as_utc
+
+        @hookimpl
+        def aol_adopt_legacy(connection, report):
+            if not has_column(connection, "acme_mail_log", "sent_at_utc"):
+                return  # absent, or ours already: nothing to adopt
+            old = move_aside(connection, "acme_mail_log", report)
+            metadata.create_all(connection)
+            rows = [{"id": r.id, "sent_at": as_utc(r.sent_at_utc)}
+                    for r in connection.execute(select(old))]
+            insert_keeping_ids(connection, mail_log, rows)
+            report.copied_rows("mail log entries", len(rows))
     """

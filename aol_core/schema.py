@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
-from aol_core.errors import SchemaNotCurrent
+from aol_core.errors import ForeignTables, SchemaNotCurrent
+from aol_core.models import Base
 from aol_core.plugins import PluginRegistry
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ VERSION_TABLE = "aol_alembic_version"
 
 #: the newest migration; a test checks it against Alembic's head, so commands that only
 #: need to know whether the schema is current do not pay for importing Alembic
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0003"
 
 
 def _config() -> Config:
@@ -49,6 +50,7 @@ def upgrade(engine: Engine, registry: PluginRegistry | None = None) -> list[str]
     """
     from alembic import command
 
+    refuse_foreign_tables(engine)
     before = set(inspect(engine).get_table_names())
     config = _config()
     with engine.begin() as conn:
@@ -58,6 +60,18 @@ def upgrade(engine: Engine, registry: PluginRegistry | None = None) -> list[str]
         for metadata in registry.schemas():
             metadata.create_all(engine, checkfirst=True)
     return sorted(set(inspect(engine).get_table_names()) - before)
+
+
+def refuse_foreign_tables(engine: Engine) -> None:
+    """AOL's table names in a database AOL never migrated belong to another system (the
+    original AOL's ``aol_actions``, most likely): migrating would stop half-way on them."""
+    present = set(inspect(engine).get_table_names())
+    foreign = sorted(present & Base.metadata.tables.keys())
+    if foreign and VERSION_TABLE not in present:
+        raise ForeignTables(
+            f"the database holds tables AOL did not create: {', '.join(foreign)}; "
+            "to take over a database of the original AOL, run: aol db adopt"
+        )
 
 
 def require_current(engine: Engine) -> None:

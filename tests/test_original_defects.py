@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, event, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from aol_core import ActionQueue, NewAction, enqueue_many
+from aol_core import ActionQueue, NewAction, enqueue, enqueue_many
 from aol_core.config import Settings
 from aol_core.control import set_flag
 from aol_core.errors import InvalidPayload
@@ -187,7 +187,7 @@ def test_9_times_are_aware_utc_and_naive_ones_are_refused(
     from datetime import datetime
 
     with pytest.raises(ValueError, match="timezone-aware"), harness.session() as session:
-        ActionQueue.enqueue_action(session, "TEST_NOOP", {}, not_before=datetime(2030, 1, 1))
+        enqueue(session, "TEST_NOOP", {}, not_before=datetime(2030, 1, 1))
 
 
 def test_9_the_claim_is_served_by_a_partial_index(engine: Engine) -> None:

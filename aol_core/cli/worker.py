@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from aol_core import queue, schema
+from aol_core import embed, queue, schema
 from aol_core.cli.common import (
     Context,
     excerpt,
@@ -65,25 +63,14 @@ def run_worker(ctx: Context, args: argparse.Namespace) -> int:
     # One connection per runner thread, plus the claim loop, the heartbeat and a spare.
     engine = create_engine(settings.database_url, pool_size=args.concurrency + 3,
                            max_overflow=2)
-    schema.require_current(engine)
-    worker = Worker(
-        engine, ctx.registry, settings,
-        WorkerOptions(name=args.name, concurrency=args.concurrency, proof_mode=args.proof,
-                      burst=args.burst, allow_broken_plugins=args.allow_broken_plugins),
-    )
     try:
-        return _run_with_signals(worker)
+        return embed.run_worker(
+            engine, burst=args.burst, proof_mode=args.proof, concurrency=args.concurrency,
+            name=args.name, settings=settings, registry=ctx.registry,
+            allow_broken_plugins=args.allow_broken_plugins, handle_signals=True,
+        )
     finally:
         engine.dispose()
-
-
-def _run_with_signals(worker: Worker) -> int:
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        worker.signal_stop(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    return worker.run()
 
 
 def run_demo(ctx: Context, args: argparse.Namespace) -> int:

@@ -173,6 +173,11 @@ class Driver(Protocol):
         """After a bulk enqueue: let the query planner see how many actions wait."""
         ...
 
+    def follow_explicit_ids(self, conn: Connection, table: str) -> None:
+        """After rows were inserted into ``table`` with their ``id`` given (adopting another
+        system's rows): make the ids generated next follow the largest one."""
+        ...
+
     def notify(self, conn: Connection) -> None:
         """Tell idle workers, when ``conn``'s transaction commits, that work arrived."""
         ...

@@ -137,6 +137,15 @@ class PostgreSQLDriver:
         # for every claim instead of reading the claim index in order.
         conn.execute(text("ANALYZE aol_actions"))
 
+    def follow_explicit_ids(self, conn: Connection, table: str) -> None:
+        # Explicit ids bypass the id column's sequence, which would hand them out again.
+        quoted = conn.dialect.identifier_preparer.quote(table)
+        conn.execute(
+            text(f"SELECT setval(pg_get_serial_sequence(:table, 'id'), "
+                 f"(SELECT coalesce(max(id), 0) + 1 FROM {quoted}), false)"),
+            {"table": table},
+        )
+
     def notify(self, conn: Connection) -> None:
         # Delivered at commit; PostgreSQL folds identical notifications in one transaction.
         conn.execute(text(f"NOTIFY {CHANNEL}"))

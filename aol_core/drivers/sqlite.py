@@ -105,6 +105,9 @@ class SQLiteDriver:
     def refresh_statistics(self, conn: Connection) -> None:
         """SQLite plans the claim from the partial index alone; nothing to refresh."""
 
+    def follow_explicit_ids(self, conn: Connection, table: str) -> None:
+        """SQLite gives a new row the largest rowid plus one already."""
+
     def notify(self, conn: Connection) -> None:
         """SQLite has no notification channel; idle workers poll."""
 

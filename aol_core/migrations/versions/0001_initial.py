@@ -49,9 +49,9 @@ def upgrade() -> None:
         sa.Column("finished_at", UTCDateTime()),
         sa.CheckConstraint(
             "status IN ('PENDING','RUNNING','RETRY','SUCCESS','FAILED','DLQ','CANCELLED')",
-            name="ck_aol_actions_status",
+            name=op.f("ck_aol_actions_status"),
         ),
-        sa.CheckConstraint("max_attempts >= 1", name="ck_aol_actions_max_attempts"),
+        sa.CheckConstraint("max_attempts >= 1", name=op.f("ck_aol_actions_max_attempts")),
         sa.PrimaryKeyConstraint("id", name="pk_aol_actions"),
         sa.UniqueConstraint("idempotency_key", name="uq_aol_actions_idempotency_key"),
     )
@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("artifact_sha256", sa.String(64)),
         sa.CheckConstraint(
             "level IN ('DEBUG','INFO','WARNING','ERROR','CRITICAL')",
-            name="ck_aol_execution_logs_level",
+            name=op.f("ck_aol_execution_logs_level"),
         ),
         sa.ForeignKeyConstraint(
             ["action_id"], ["aol_actions.id"], ondelete="CASCADE",
@@ -111,7 +111,7 @@ def upgrade() -> None:
         sa.Column("killed", sa.Boolean(), nullable=False),
         sa.Column("proof_mode", sa.Boolean(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
-        sa.CheckConstraint("id = 1", name="ck_aol_control_single_row"),
+        sa.CheckConstraint("id = 1", name=op.f("ck_aol_control_single_row")),
         sa.PrimaryKeyConstraint("id", name="pk_aol_control"),
     )
     op.bulk_insert(

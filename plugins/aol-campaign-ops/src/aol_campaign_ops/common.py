@@ -12,6 +12,7 @@ from aol_core import ActionContext, ArtifactRef, PermanentError
 from sqlalchemy.orm import Session
 
 from aol_campaign_ops.api import CampaignNotFound, get_campaign
+from aol_campaign_ops.legacy import refuse_original_tables
 from aol_campaign_ops.models import Campaign
 
 #: longest id list kept readable in an escalation key (the digest covers them all anyway)
@@ -19,6 +20,7 @@ MAX_KEY_IDS = 150
 
 
 def load_campaign(session: Session, payload: Mapping[str, Any]) -> Campaign:
+    refuse_original_tables(session)
     try:
         return get_campaign(session, int(payload["campaign_id"]))
     except CampaignNotFound as exc:

@@ -6,10 +6,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aol_core import ActionContext, ActionSpec, PermanentError, hookimpl
-from sqlalchemy import MetaData
+from aol_core.adopt import AdoptionReport
+from sqlalchemy import Connection, MetaData
 from sqlalchemy.orm import Session
 
-from aol_campaign_ops import demo
+from aol_campaign_ops import demo, legacy
 from aol_campaign_ops.api import CAMPAIGN_TICK, ESCALATE_OVERDUE_TASKS, WEEKLY_CAMPAIGN_SUMMARY
 from aol_campaign_ops.escalation import escalate_overdue_tasks
 from aol_campaign_ops.models import metadata
@@ -19,10 +20,21 @@ from aol_campaign_ops.tick import campaign_tick
 CAMPAIGN_ID: dict[str, Any] = {"type": "integer", "minimum": 1}
 
 
-def _schema(**properties: dict[str, Any]) -> dict[str, Any]:
+#: a day; the original's callers sent it as midnight UTC in ISO 8601 (a legacy form)
+WEEK_START: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}(T00:00(:00(\.0+)?)?(Z|[+-]00:?00)?)?$",
+}
+
+
+def _schema(
+    legacy: dict[str, dict[str, Any]] | None = None, **properties: dict[str, Any]
+) -> dict[str, Any]:
+    """Exactly ``properties``, all required; ``legacy`` names fields the original
+    application's callers sent, accepted and ignored (README: legacy forms)."""
     return {
         "type": "object",
-        "properties": properties,
+        "properties": {**properties, **(legacy or {})},
         "required": sorted(properties),
         "additionalProperties": False,
     }
@@ -37,7 +49,9 @@ SPECS = [
     ActionSpec(
         ESCALATE_OVERDUE_TASKS,
         "Create one REVIEW task (no deadline) listing a campaign's unescalated overdue tasks",
-        payload_schema=_schema(campaign_id=CAMPAIGN_ID),
+        payload_schema=_schema(
+            legacy={"task_count": {"type": "integer", "minimum": 0}}, campaign_id=CAMPAIGN_ID
+        ),
     ),
     ActionSpec(
         WEEKLY_CAMPAIGN_SUMMARY,
@@ -45,7 +59,7 @@ SPECS = [
         "an ANALYZE task",
         payload_schema=_schema(
             campaign_id=CAMPAIGN_ID,
-            week_start={"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+            week_start=WEEK_START,
         ),
     ),
 ]
@@ -81,6 +95,11 @@ def handle_action(
 @hookimpl
 def aol_schema() -> MetaData:
     return metadata
+
+
+@hookimpl
+def aol_adopt_legacy(connection: Connection, report: AdoptionReport) -> None:
+    legacy.adopt_legacy(connection, report)
 
 
 @hookimpl

@@ -149,7 +149,8 @@ def summarize(session: Session, campaign: Campaign, week_start: date) -> dict[st
 
 
 def _parse_day(text: str) -> date:
+    """``YYYY-MM-DD``, or the original's midnight UTC datetime (the schema allows no other)."""
     try:
-        return date.fromisoformat(text)
+        return date.fromisoformat(text[:10])
     except ValueError:
         raise PermanentError(f"week_start {text!r} is not a date (YYYY-MM-DD)") from None
