@@ -4,6 +4,7 @@ operator adds while they run, and a worker killed inside a handler that was abou
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -136,7 +137,7 @@ def test_workers_tick_a_schedule_an_operator_adds_while_they_run(
         slots = [a.not_before for a in session.scalars(select(Action).order_by(Action.not_before))]
     assert len(slots) == len(set(slots))
     # Every second from the first slot to the last, each once: none skipped, none doubled.
-    assert [later - earlier for earlier, later in zip(slots, slots[1:], strict=False)] == [
+    assert [later - earlier for earlier, later in itertools.pairwise(slots)] == [
         timedelta(seconds=1)] * (len(slots) - 1)
 
 

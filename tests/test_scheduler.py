@@ -4,8 +4,8 @@ each slot once, catch-up after downtime, pause and resume, plugin and operator s
 from __future__ import annotations
 
 import json
-import threading
 import textwrap
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path

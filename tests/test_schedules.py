@@ -3,6 +3,7 @@ a schedule refuses. Pure computation: no database."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -72,7 +73,7 @@ def test_an_interval_keeps_its_spacing_across_a_clock_change(zone: str, change: 
     every = Schedule("every", "T", every=timedelta(minutes=20), timezone=zone)
     slots = list(every.slots(change - timedelta(hours=2), change + timedelta(hours=2)))
     assert len(slots) == 12
-    assert {later - earlier for earlier, later in zip(slots, slots[1:], strict=False)} == {
+    assert {later - earlier for earlier, later in itertools.pairwise(slots)} == {
         timedelta(minutes=20)}
 
 
