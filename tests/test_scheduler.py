@@ -235,8 +235,8 @@ def handle_action(action_type, payload):
 """
 
 
-def scheduling_registry(site: Path) -> PluginRegistry:
-    (site / "acme_sched.py").write_text(textwrap.dedent(SCHEDULING_PLUGIN))
+def scheduling_registry(site: Path, source: str = SCHEDULING_PLUGIN) -> PluginRegistry:
+    (site / "acme_sched.py").write_text(textwrap.dedent(source))
     info = site / "acme_sched-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-sched\nVersion: 1.0\n")
@@ -294,3 +294,11 @@ def test_cli_adds_lists_pauses_resumes_and_removes_a_schedule(engine: Engine,
     assert [(s["name"], s["paused"]) for s in listed] == [("weekly", False)]
     bad = aol("schedules", "add", "x", "--cron", "61 * * * *", "TEST_NOOP", db_url=db_url)
     assert bad.returncode == 1 and "not a cron expression" in bad.stderr
+
+
+def test_a_plugin_returning_something_else_than_schedules_is_broken(tmp_site: Path) -> None:
+    source = SCHEDULING_PLUGIN.replace('return [Schedule(', 'return ["acme-tick", Schedule(')
+    registry = scheduling_registry(tmp_site, source)
+    (broken,) = registry.broken
+    assert "aol_schedules returned 'acme-tick'; expected Schedule objects" in (broken.error or "")
+    assert registry.schedules == {}
