@@ -24,7 +24,7 @@ def register(commands: Any) -> None:
     group = commands.add_parser("schedules", help="periodic actions: list, add, pause, remove")
     group.add_argument("--json", action="store_true")
     group.set_defaults(handler=run_list)
-    sub = group.add_subparsers(dest="schedules_command", metavar="SUBCOMMAND")
+    sub = group.add_subparsers(dest="schedules_command", metavar="[SUBCOMMAND]")
     add = sub.add_parser("add", help="add an operator's schedule")
     add.add_argument("name", metavar="NAME")
     when = add.add_mutually_exclusive_group(required=True)
