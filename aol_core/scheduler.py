@@ -140,8 +140,13 @@ def _advance(
                 updated_at=now,
             )
         ).rowcount
-        if moved != 1 or not decided.slots:
-            return []  # another worker decided these slots first, or none is to run
+        if moved != 1:
+            return []  # another worker decided these slots first
+        if decided.missed:
+            log.warning("schedule %s: %d slot(s) missed (catch-up %s)", schedule.name,
+                        decided.missed, schedule.catch_up)
+        if not decided.slots:
+            return []
         items = [NewAction(schedule.action_type, schedule.payload_for(slot),
                            idempotency_key=slot_key(schedule.name, slot), not_before=slot)
                  for slot in decided.slots]
@@ -156,9 +161,6 @@ def _advance(
             return []
         session.execute(update(states).where(mine).values(
             last_slot=decided.slots[-1], last_error=None))
-    if decided.missed:
-        log.warning("schedule %s: %d slot(s) missed (catch-up %s)", schedule.name,
-                    decided.missed, schedule.catch_up)
     return done
 
 
