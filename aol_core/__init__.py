@@ -10,10 +10,12 @@ from aol_core.db import create_engine, session_factory
 from aol_core.embed import run_worker
 from aol_core.errors import (
     AOLError,
+    Hold,
     IdempotencyConflict,
     InvalidPayload,
     PermanentError,
     RetryableError,
+    Snooze,
     UnknownActionType,
 )
 from aol_core.hookspecs import hookimpl, hookspec
@@ -26,6 +28,7 @@ from aol_core.models import (
     UTCDateTime,
 )
 from aol_core.queue import Enqueued, NewAction, enqueue, enqueue_many
+from aol_core.schedules import CatchUp, Schedule
 from aol_core.specs import ActionSpec
 from aol_core.timeutil import require_aware, utcnow
 
@@ -38,14 +41,18 @@ __all__ = [
     "ActionQueue",
     "ActionSpec",
     "ArtifactRef",
+    "CatchUp",
     "Enqueued",
+    "Hold",
     "IdempotencyConflict",
     "InvalidPayload",
     "JSONValue",
     "NewAction",
     "PermanentError",
     "RetryableError",
+    "Schedule",
     "Settings",
+    "Snooze",
     "Status",
     "UTCDateTime",
     "UnknownActionType",

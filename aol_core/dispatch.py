@@ -29,7 +29,7 @@ from aol_core.config import Settings
 from aol_core.context import ActionContext, LogEntry
 from aol_core.db import writes_so_far
 from aol_core.drivers import Claim
-from aol_core.errors import InvalidPayload, PermanentError, RetryableError
+from aol_core.errors import Hold, InvalidPayload, PermanentError, RetryableError, Snooze
 from aol_core.models import Status
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
@@ -178,6 +178,8 @@ class Dispatcher:
         started: float,
     ) -> tuple[Outcome, queue.AttemptRecord]:
         """Record a failed attempt as FAILED, RETRY (with its backoff) or DLQ."""
+        if isinstance(exc, Snooze | Hold):
+            return self._set_aside(conn, claim, context, exc, started)
         permanent = isinstance(
             exc, PermanentError | InvalidPayload | HandlerCommitted | HandlerRolledBack
         )
@@ -196,6 +198,30 @@ class Dispatcher:
         seconds = time.monotonic() - started
         return (Outcome(claim, status if settled else None, seconds, error),
                 _record(claim, context))
+
+    def _set_aside(
+        self, conn: Connection, claim: Claim, context: ActionContext, exc: Snooze | Hold,
+        started: float,
+    ) -> tuple[Outcome, queue.AttemptRecord]:
+        """A handler's Snooze (back to waiting, attempt given back) or Hold (HELD for a
+        person): not failures, so neither counts against the action's attempts nor retries."""
+        now = utcnow()
+        status: Status | None
+        if isinstance(exc, Snooze):
+            until = exc.due(now)
+            status = queue.snooze_claim(conn, claim, until, now)
+            note = f"snoozed until {until:%Y-%m-%d %H:%M:%S} UTC" + (
+                f": {exc.reason}" if exc.reason else "")
+            context.log("INFO", f"attempt {claim.attempt} {note}; the attempt is given back")
+        else:
+            status = Status.HELD if queue.hold_claim(conn, claim, exc.reason, now) else None
+            note = f"held: {exc.reason}"
+            context.log("WARNING", f"attempt {claim.attempt} {note}; waits for a person "
+                        f"(aol actions release|resolve {claim.id})")
+        if status is None:
+            context.logs.append(_lost_entry(claim))
+        seconds = time.monotonic() - started
+        return Outcome(claim, status, seconds, note), _record(claim, context)
 
     def _retry_at(self, claim: Claim, exc: Exception, now: datetime) -> datetime:
         delay = exc.delay if isinstance(exc, RetryableError) else None

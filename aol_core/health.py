@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from aol_core import schema
+from aol_core import scheduler, schema
 from aol_core.control import read_flags
 from aol_core.db import mask_url
-from aol_core.models import IS_CLAIMABLE, Action
+from aol_core.models import IS_CLAIMABLE, Action, Status
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import live_workers
@@ -66,6 +66,10 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         waiting = dict(conn.execute(
             select(Action.action_type, func.count())
             .where(IS_CLAIMABLE).group_by(Action.action_type)).all())
+        held, oldest_held = conn.execute(
+            select(func.count(), func.min(Action.updated_at))
+            .where(Action.status == Status.HELD.value)).one()
+        schedules = scheduler.statuses(conn, registry, now)
     report.workers = [
         {"name": w.name, "host": w.host, "pid": w.pid, "action_types": w.action_types,
          "degraded": w.degraded, "last_heartbeat": w.last_heartbeat.isoformat(),
@@ -88,5 +92,17 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         "; ".join(f"{n} {t} action(s) wait but no live worker runs {t}"
                   for t, n in sorted(orphans.items()))
         or f"{sum(waiting.values())} waiting, all runnable",
+    )
+    report.add(
+        "no action held for a person", not held,
+        f"{held} held (oldest since {oldest_held:%Y-%m-%d %H:%M:%S} UTC): see aol actions list "
+        "--status HELD, then aol actions release or resolve" if held else "none held",
+    )
+    unroutable = [s.schedule for s in schedules if not s.routable]
+    report.add(
+        "every schedule's action type has a plugin", not unroutable,
+        "; ".join(f"schedule {s.name} enqueues {s.action_type}, which no installed plugin "
+                  "or live worker runs" for s in unroutable)
+        or f"{len(schedules)} schedule(s), all routable",
     )
     return report

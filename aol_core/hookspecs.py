@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from aol_core.adopt import AdoptionReport
     from aol_core.context import ActionContext
+    from aol_core.schedules import Schedule
     from aol_core.specs import ActionSpec
 
 PROJECT_NAME = "aicmo"
@@ -97,4 +98,26 @@ def aol_adopt_legacy(connection: Connection, report: AdoptionReport) -> None:
                     for r in connection.execute(select(old))]
             insert_keeping_ids(connection, mail_log, rows)
             report.copied_rows("mail log entries", len(rows))
+    """
+
+
+@hookspec
+def aol_schedules() -> Iterable[Schedule]:
+    """Declare periodic actions, as :class:`aol_core.Schedule` objects.
+
+    Every running worker that runs the schedule's action type ticks it; each slot is
+    enqueued exactly once across all of them. ``{slot}`` in a payload string becomes the
+    slot's local time (ISO 8601), so the action knows which period it is for::
+
+        @hookimpl
+        def aol_schedules():
+            return [
+                Schedule("weekly-summary", "CAMPAIGN_SUMMARY", cron="0 8 * * mon",
+                         timezone="Europe/Berlin", payload={"week_of": "{slot}"}),
+                Schedule("campaign-tick", "CAMPAIGN_TICK", every=timedelta(minutes=5),
+                         catch_up="skip"),
+            ]
+
+    Operators may pause and resume these (``aol schedules pause NAME``), not remove them.
+    A name two plugins declare stops the worker with an error naming both.
     """

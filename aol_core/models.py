@@ -40,6 +40,8 @@ class Status(StrEnum):
     FAILED = "FAILED"  # permanent error: retrying cannot help
     DLQ = "DLQ"  # attempts used up
     CANCELLED = "CANCELLED"
+    #: a handler held it for a person (outcome unknown); neither claimable nor finished
+    HELD = "HELD"
 
 
 CLAIMABLE = (Status.PENDING.value, Status.RETRY.value)
@@ -117,7 +119,7 @@ class Action(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('PENDING','RUNNING','RETRY','SUCCESS','FAILED','DLQ','CANCELLED')",
+            "status IN ('PENDING','RUNNING','RETRY','SUCCESS','FAILED','DLQ','CANCELLED','HELD')",
             name="status",
         ),
         CheckConstraint("max_attempts >= 1", name="max_attempts"),
@@ -212,6 +214,44 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None]
 
 
+class ScheduleDefinition(Base):
+    """A schedule an operator added (``aol schedules add``); plugins declare theirs in code."""
+
+    __tablename__ = "aol_schedules"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    action_type: Mapped[str] = mapped_column(String(100))
+    cron: Mapped[str | None] = mapped_column(String(200))
+    every_seconds: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    catch_up: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("(cron IS NULL) <> (every_seconds IS NULL)", name="cron_or_every"),
+        CheckConstraint("catch_up IN ('latest','all','skip')", name="catch_up"),
+    )
+
+
+class ScheduleState(Base):
+    """Where each schedule (plugin or operator) stands. Every slot up to ``covered_until`` has
+    been decided: enqueued or counted in ``missed``. A tick moves ``covered_until`` forward
+    only from the value it read, in the transaction that enqueues the slots it covers, so two
+    workers ticking at once cannot both enqueue a slot."""
+
+    __tablename__ = "aol_schedule_state"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    covered_until: Mapped[datetime]
+    last_slot: Mapped[datetime | None]
+    missed: Mapped[int] = mapped_column(Integer, default=0)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: why the last slot could not be enqueued (an invalid payload, say); None once one is
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
 # Core (non-ORM) handles on the tables, typed as tables, for the hot paths.
 actions_table = cast(Table, Action.__table__)
 
@@ -223,3 +263,5 @@ logs_table = cast(Table, ExecutionLog.__table__)
 artifacts_table = cast(Table, Artifact.__table__)
 control_table = cast(Table, Control.__table__)
 workers_table = cast(Table, Worker.__table__)
+schedules_table = cast(Table, ScheduleDefinition.__table__)
+schedule_state_table = cast(Table, ScheduleState.__table__)

@@ -22,6 +22,7 @@ from aol_core import hookspecs
 from aol_core.config import Settings
 from aol_core.context import ActionContext
 from aol_core.errors import PluginError
+from aol_core.schedules import Schedule
 from aol_core.specs import ActionSpec
 
 ENTRY_POINT_GROUP = "aicmo.actions"
@@ -40,6 +41,7 @@ class PluginInfo:
     entry_point: str
     status: str
     action_types: list[str] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
     error: str | None = None
     plugin: Any = field(default=None, repr=False)
 
@@ -68,6 +70,12 @@ class PluginRegistry:
     def specs(self) -> dict[str, ActionSpec]:
         """The declared action types (built once: the routing table does not change)."""
         return {name: route.spec for name, route in self.routes.items()}
+
+    @functools.cached_property
+    def schedules(self) -> dict[str, Schedule]:
+        """The schedules loaded plugins declare, by name (a name two declare is a conflict)."""
+        return {schedule.name: schedule for plugin in self.plugins
+                if plugin.status == "loaded" for schedule in plugin.schedules}
 
     @property
     def broken(self) -> list[PluginInfo]:
@@ -133,6 +141,15 @@ def load_plugins(
         for name, routes in sorted(owners.items())
         if len(routes) > 1
     ]
+    schedule_owners: dict[str, list[str]] = {}
+    for info in plugins:
+        for schedule in info.schedules if info.status == "loaded" else ():
+            schedule_owners.setdefault(schedule.name, []).append(info.label)
+    conflicts += [
+        f"schedule {name} is declared by {' and by '.join(labels)}"
+        for name, labels in sorted(schedule_owners.items())
+        if len(labels) > 1
+    ]
     routes = {name: routes[0] for name, routes in owners.items() if len(routes) == 1}
     return PluginRegistry(plugins, routes, conflicts, manager)
 
@@ -160,6 +177,9 @@ def _load(manager: pluggy.PluginManager, ep: EntryPoint, info: PluginInfo) -> li
     for impl in own("aol_register_actions"):
         items = cast(Iterable[str | ActionSpec], impl.function() or ())
         declared += [_as_spec(item) for item in items]
+    for impl in own("aol_schedules"):
+        schedules = cast(Iterable[object], impl.function() or ())
+        info.schedules += [_as_schedule(item) for item in schedules]
     handlers = own("handle_action")
     if declared and not handlers:
         raise PluginError("declares action types but implements no handle_action")
@@ -181,6 +201,12 @@ def _as_spec(item: str | ActionSpec) -> ActionSpec:
         message = getattr(exc, "message", str(exc))
         raise PluginError(f"payload schema of {spec.name} is invalid: {message}") from None
     return spec
+
+
+def _as_schedule(item: object) -> Schedule:
+    if not isinstance(item, Schedule):
+        raise PluginError(f"aol_schedules returned {item!r}; expected Schedule objects")
+    return item
 
 
 def _positional(impl: pluggy.HookImpl) -> Handler:

@@ -331,6 +331,30 @@ def backoff_seconds(attempt: int, settings: Settings) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+def snooze_claim(conn: Connection, claim: Claim, until: datetime, now: datetime) -> Status | None:
+    """Put a claimed action back to waiting until ``until`` and give back the attempt its
+    claim counted; the status it waits in, or None if the claim no longer holds the lease."""
+    status = Status.RETRY if claim.attempt > 1 else Status.PENDING
+    statement = (
+        update(actions).where(_fenced(claim)).values(
+            status=status.value, attempts=actions.c.attempts - 1, not_before=until,
+            lease_owner=None, lease_expires_at=None, started_at=None, updated_at=now,
+        )
+    )
+    return status if conn.execute(statement).rowcount == 1 else None
+
+
+def hold_claim(conn: Connection, claim: Claim, reason: str, now: datetime) -> bool:
+    """Set a claimed action aside as HELD for a person; False if the claim lost its lease."""
+    statement = (
+        update(actions).where(_fenced(claim)).values(
+            status=Status.HELD.value, last_error=f"held: {reason}", lease_owner=None,
+            lease_expires_at=None, updated_at=now,
+        )
+    )
+    return conn.execute(statement).rowcount == 1
+
+
 def release(engine: Engine, claims: Sequence[Claim], now: datetime) -> int:
     """Hand back claims whose handler never started: the attempt is not counted."""
     released = 0
@@ -545,6 +569,33 @@ def fail_action(session: Session, action_id: int, error: str) -> Action:
          "lease_expires_at": None, "finished_at": utcnow()},
         "only PENDING, RETRY or RUNNING can be failed", f"failed by an operator: {error}",
     )
+
+
+def release_held(session: Session, action_id: int) -> Action:
+    """Make a HELD action due now, with at least one attempt left: the person decided that
+    running it again is safe."""
+    return _transition(
+        session, action_id, (Status.HELD.value,),
+        {
+            "status": case((actions.c.attempts > 0, Status.RETRY.value),
+                           else_=Status.PENDING.value),
+            "max_attempts": case((actions.c.max_attempts > actions.c.attempts,
+                                  actions.c.max_attempts), else_=actions.c.attempts + 1),
+            "not_before": utcnow(),
+        },
+        "only HELD actions can be released", "released by an operator",
+    )
+
+
+def resolve_held(session: Session, action_id: int, succeeded: bool, note: str | None) -> Action:
+    """Record a person's finding about a HELD action: it did succeed, or it failed."""
+    status = Status.SUCCESS if succeeded else Status.FAILED
+    finding = f"resolved by an operator as {status.value}" + (f": {note}" if note else "")
+    values: dict[str, Any] = {"status": status.value, "finished_at": utcnow()}
+    if not succeeded:
+        values["last_error"] = finding
+    return _transition(session, action_id, (Status.HELD.value,), values,
+                       "only HELD actions can be resolved", finding)
 
 
 def _operator_log(session: Session, action: Action, message: str) -> None:

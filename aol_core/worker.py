@@ -23,7 +23,7 @@ import sqlalchemy
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aol_core import queue, worker_registry
+from aol_core import queue, scheduler, worker_registry
 from aol_core.config import Settings
 from aol_core.control import Flags, read_flags
 from aol_core.db import mask_url
@@ -37,6 +37,8 @@ log = logging.getLogger("aol.worker")
 
 #: how often a worker prunes finished actions older than the retention setting
 PRUNE_EVERY_SECONDS = 3600
+#: how often a worker ticks the schedules (each slot is enqueued once, whoever ticks)
+SCHEDULE_TICK_SECONDS = 1.0
 #: handlers faster than this (moving average) share transactions with their batch-mates
 FAST_HANDLER_SECONDS = 0.005
 #: the most fast actions claimed at once, or run in one transaction
@@ -66,6 +68,7 @@ class _LoopState:
     last_flags: float = 0.0
     last_rescue: float = float("-inf")
     last_prune: float = float("-inf")
+    last_tick: float = float("-inf")
 
 
 @dataclass
@@ -207,6 +210,9 @@ class Worker:
         if clock - loop.last_rescue >= settings.lease_seconds / 4:
             self._rescue()
             loop.last_rescue = clock
+        if clock - loop.last_tick >= SCHEDULE_TICK_SECONDS:
+            scheduler.tick(self.engine, self.registry, settings=settings)
+            loop.last_tick = clock
         if settings.retention and clock - loop.last_prune >= PRUNE_EVERY_SECONDS:
             pruned = queue.prune(self.engine, utcnow() - settings.retention,
                                  keep_going=lambda: not (self.stopping.is_set() or self.signalled))

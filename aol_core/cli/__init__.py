@@ -16,13 +16,13 @@ from typing import NoReturn
 from sqlalchemy.exc import OperationalError
 
 from aol_core import limits
-from aol_core.cli import actions, control, db, health, plugins, prune, worker
+from aol_core.cli import actions, control, db, health, plugins, prune, schedules, worker
 from aol_core.cli.common import Context
 from aol_core.config import Settings
 from aol_core.db import mask_url
 from aol_core.errors import AOLError
 
-COMMAND_GROUPS = (db, actions, worker, control, plugins, health, prune)
+COMMAND_GROUPS = (db, actions, schedules, worker, control, plugins, health, prune)
 
 
 #: set to 1 to see the traceback of an unexpected error (as --log-level DEBUG does)

@@ -1,4 +1,4 @@
-"""``aol enqueue`` and ``aol actions list|show|retry|cancel|artifact``."""
+"""``aol enqueue`` and ``aol actions list|show|retry|cancel|release|resolve|artifact``."""
 
 from __future__ import annotations
 
@@ -87,6 +87,18 @@ def register(commands: Any) -> None:
     cancel = sub.add_parser("cancel", help="cancel a PENDING or RETRY action")
     cancel.add_argument("action_id", type=action_id, metavar="ID")
     cancel.set_defaults(handler=run_cancel)
+    release = sub.add_parser("release", help="make a HELD action due again")
+    release.add_argument("action_id", type=positive_int, metavar="ID")
+    release.set_defaults(handler=run_release)
+    resolve = sub.add_parser("resolve", help="record what became of a HELD action")
+    resolve.add_argument("action_id", type=positive_int, metavar="ID")
+    finding = resolve.add_mutually_exclusive_group(required=True)
+    finding.add_argument("--success", dest="succeeded", action="store_true",
+                         help="it did what it should (e.g. the post is online)")
+    finding.add_argument("--failed", dest="succeeded", action="store_false",
+                         help="it did not, and must not be retried")
+    resolve.add_argument("--note", metavar="TEXT", help="what was found, kept in its log")
+    resolve.set_defaults(handler=run_resolve)
     artifact = sub.add_parser("artifact", help="print an artifact's content")
     artifact.add_argument("action_id", type=action_id, metavar="ID")
     artifact.add_argument("name", type=text_arg, metavar="NAME")
@@ -180,6 +192,23 @@ def run_cancel(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.sessions() as session, session.begin():
         action = queue.cancel_action(session, args.action_id)
         print(f"action {action.id} cancelled")
+    return 0
+
+
+def run_release(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.ready_engine()
+    with ctx.sessions() as session, session.begin():
+        action = queue.release_held(session, args.action_id)
+        print(f"action {action.id} released: {action.status}, due now "
+              f"(attempt {action.attempts + 1} of {action.max_attempts})")
+    return 0
+
+
+def run_resolve(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.ready_engine()
+    with ctx.sessions() as session, session.begin():
+        action = queue.resolve_held(session, args.action_id, args.succeeded, args.note)
+        print(f"action {action.id} resolved as {action.status}")
     return 0
 
 

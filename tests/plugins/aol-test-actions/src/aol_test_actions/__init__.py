@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
@@ -17,8 +18,10 @@ from sqlalchemy.orm import Session
 from aol_core import (
     ActionContext,
     ActionSpec,
+    Hold,
     PermanentError,
     RetryableError,
+    Snooze,
     enqueue,
     hookimpl,
 )
@@ -60,6 +63,8 @@ def aol_register_actions() -> list[str | ActionSpec]:
             max_attempts=4,
         ),
         ActionSpec("TEST_SLOW", description="sleeps past its 1 s timeout", timeout=1.0),
+        "TEST_SNOOZE",
+        "TEST_HOLD",
     ]
 
 
@@ -141,4 +146,16 @@ def handle_action(
         _record(session, context, "slow", proof_mode)
         time.sleep(float(payload.get("sleep", 3)))
         return None
+    if action_type == "TEST_SNOOZE":
+        _record(session, context, "before-snooze", proof_mode)
+        if context.attempt <= int(payload.get("fail_times", 0)):
+            raise RuntimeError(f"boom on attempt {context.attempt}")
+        raise Snooze(timedelta(seconds=float(payload.get("seconds", 3600))),
+                     payload.get("reason", ""))
+    if action_type == "TEST_HOLD":
+        _record(session, context, "before-hold", proof_mode)
+        time.sleep(float(payload.get("sleep", 0)))
+        if context.attempt <= int(payload.get("times", 1_000_000)):
+            raise Hold(payload.get("reason", "outcome unknown"))
+        return {"attempt": context.attempt}
     raise AssertionError(f"routed an undeclared type {action_type}")
