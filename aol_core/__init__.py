@@ -9,10 +9,12 @@ from aol_core.context import ActionContext, ArtifactRef
 from aol_core.db import create_engine, session_factory
 from aol_core.errors import (
     AOLError,
+    Hold,
     IdempotencyConflict,
     InvalidPayload,
     PermanentError,
     RetryableError,
+    Snooze,
     UnknownActionType,
 )
 from aol_core.hookspecs import hookimpl, hookspec
@@ -38,6 +40,7 @@ __all__ = [
     "ActionSpec",
     "ArtifactRef",
     "Enqueued",
+    "Hold",
     "IdempotencyConflict",
     "InvalidPayload",
     "JSONValue",
@@ -45,6 +48,7 @@ __all__ = [
     "PermanentError",
     "RetryableError",
     "Settings",
+    "Snooze",
     "Status",
     "UTCDateTime",
     "UnknownActionType",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class PermanentError(Exception):
     """Raised by a handler when retrying cannot help (bad input): the action fails at once."""
@@ -13,6 +15,25 @@ class RetryableError(Exception):
     def __init__(self, message: str = "", *, delay: float | None = None) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class Snooze(Exception):
+    """Raised by a handler that cannot run yet (a platform's rate limit): the action waits
+    until ``until`` (aware UTC) without using an attempt; ``reason`` says why."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
+
+
+class Hold(Exception):
+    """Raised by a handler when only a person can decide what happens next (a post that may
+    or may not have gone out): the action is held (status HELD) with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class AOLError(Exception):
