@@ -18,7 +18,7 @@ import httpx
 from aol_social.config import redact_url
 from aol_social.payload import PLATFORM_LIMITS, Post
 from aol_social.providers.base import Provider, Published
-from aol_social.providers.transport import Request, body_json, excerpt
+from aol_social.providers.transport import Request, body_json
 
 SIGNATURE_HEADER = "X-AOL-Signature"
 
@@ -59,7 +59,7 @@ class Webhook(Provider):
         body = body_json(response)
         if isinstance(body, dict) and ("id" in body or "url" in body):
             return Published(str(body.get("id", "")), body.get("url"))
-        return Published(excerpt(response) or str(response.status_code), None)
+        return Published(f"HTTP {response.status_code}", None)  # a receiver without ids
 
     def verify(self, http: httpx.Client) -> str:
         return "a webhook has no credentials to check; posts go to " + redact_url(
