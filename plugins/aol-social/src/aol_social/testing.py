@@ -15,14 +15,49 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import threading
 import urllib.parse
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 JSON = {"Content-Type": "application/json"}
+
+
+class NetworkGuard:
+    """Refuses every socket connection made from Python while it is on, and remembers where
+    each went. It listens to the interpreter's audit events, so no client is patched; a
+    database driver connecting from C (libpq) is not seen."""
+
+    def __init__(self) -> None:
+        self.refused: list[Any] = []
+        self.active = False
+
+    def audit(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.active and event == "socket.connect":
+            self.refused.append(args[1])
+            raise ConnectionRefusedError(f"network guard: no connection to {args[1]!r}")
+
+
+_GUARD = NetworkGuard()
+_GUARD_INSTALLED = threading.Lock()
+
+
+@contextmanager
+def network_guard() -> Iterator[NetworkGuard]:
+    """Within the block, any connection attempt fails and is listed in ``refused``."""
+    if _GUARD_INSTALLED.acquire(blocking=False):
+        sys.addaudithook(_GUARD.audit)  # an audit hook cannot be removed: installed once
+    _GUARD.refused.clear()
+    _GUARD.active = True
+    try:
+        yield _GUARD
+    finally:
+        _GUARD.active = False
 
 
 @dataclass(frozen=True)
