@@ -4,18 +4,22 @@ for the action to be held (Hold) with the reason."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aol_core import Hold, InvalidPayload, Snooze, Status
+from aol_core import Hold, InvalidPayload, RetryableError, Snooze, Status
 from aol_core.testing import ActionHarness
 from aol_core.timeutil import utcnow
 
-from aol_social import store
+from aol_social import config, store
+from aol_social.providers.bluesky import Bluesky
+from aol_social.providers.transport import Request, client
 from aol_social.testing import (
     FakeBluesky,
+    FakeEndpoint,
     FakeLinkedIn,
     FakeMastodon,
     FakeX,
@@ -386,3 +390,83 @@ def test_a_crash_after_sending_leaves_the_intent_for_the_next_attempt_to_check(
 
     result_of(aol_harness.action(action_id))
     assert len(bluesky.posts) == 1
+
+
+# --- what a person and a later attempt see -----------------------------------------------------
+
+
+def test_a_request_that_never_left_is_sent_again_without_asking_x(
+    aol_harness: ActionHarness, direct: DirectRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeX() as gone:
+        pass  # nothing listens on its port any more
+    monkeypatch.setenv("AOL_SOCIAL_X_BASE_URL", gone.base_url)
+    monkeypatch.setenv("AOL_SOCIAL_X_TOKEN", gone.token)
+    action_id = aol_harness.enqueue("POST_SOCIAL", TWEET)
+    with pytest.raises(RetryableError, match="could not reach"):
+        direct(TWEET, action_id)
+    assert publication(aol_harness, action_id).state == "unsent"
+
+    with FakeX() as x:
+        monkeypatch.setenv("AOL_SOCIAL_X_BASE_URL", x.base_url)
+        result = direct(TWEET, action_id, attempt=2)
+
+    assert result["id"] == x.posts[0]["id"] and len(x.posts) == 1
+
+
+def test_mastodon_past_its_idempotency_hour_is_held_and_a_persons_retry_sends_it(
+    aol_harness: ActionHarness, direct: DirectRun, mastodon: FakeMastodon
+) -> None:
+    action_id = aol_harness.enqueue("POST_SOCIAL", TOOT)
+    key = aol_harness.action(action_id).idempotency_key
+    store.open_intent(aol_harness.engine, idempotency_key=key, action_id=action_id,
+                      account="mastodon", provider="mastodon", remote_key=key)
+    store.mark_sending(aol_harness.engine, key)
+    with aol_harness.engine.begin() as conn:  # that send was two hours ago
+        conn.execute(store.publications.update().values(
+            updated_at=utcnow() - timedelta(hours=2)))
+
+    with pytest.raises(Hold, match="longer than Mastodon remembers"):
+        direct(TOOT, action_id, attempt=2)
+    assert mastodon.posts == []
+
+    result = direct(TOOT, action_id, attempt=3)
+
+    assert result["id"] == mastodon.posts[0]["id"] and len(mastodon.posts) == 1
+
+
+def test_bluesky_workers_racing_on_an_expired_token_refresh_it_once(
+    aol_harness: ActionHarness, bluesky: FakeBluesky
+) -> None:
+    result_of(aol_harness.run("POST_SOCIAL", SKEET))
+    bluesky.expire_access_token()
+    engine = aol_harness.engine
+    account = config.load_accounts()["bluesky"]
+    tokens: list[str] = []
+
+    def worker() -> None:
+        with client(5.0) as http:
+            tokens.append(Bluesky(account, engine).call(http, lambda t: Request(
+                "GET", f"{bluesky.base_url}/xrpc/com.atproto.server.getSession",
+                headers={"Authorization": f"Bearer {t}"})).request.headers["Authorization"])
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert (bluesky.logins, bluesky.refreshes) == (1, 1)
+    assert tokens == [f"Bearer {bluesky.access}"] * 4
+
+
+def test_an_image_url_is_fetched_and_uploaded(
+    aol_harness: ActionHarness, mastodon: FakeMastodon, social_endpoint: FakeEndpoint
+) -> None:
+    social_endpoint.reply(Reply(200, b"GIF89a image", {"Content-Type": "image/gif"}))
+
+    result_of(aol_harness.run("POST_SOCIAL", {
+        **TOOT, "media": [{"url": social_endpoint.url, "alt": "a gif"}]}))
+
+    [upload] = mastodon.media
+    assert b"GIF89a image" in upload.body and b"image/gif" in upload.body
