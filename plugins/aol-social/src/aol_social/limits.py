@@ -8,12 +8,15 @@ Latin-script ones 1, others such as CJK and emoji 2) with every link as 23.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-import regex
+# regex (not re) for \X, the extended grapheme cluster of Unicode's segmentation rules; its
+# stubs (types-regex) are a test extra, so the type check passes with or without them
+import regex  # type: ignore[import-untyped, unused-ignore]
 
 #: a link as the platforms recognise one, without trailing punctuation
-_LINK = regex.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]'}]")
+_LINK = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]'}]")
 _GRAPHEME = regex.compile(r"\X")
 LINK_WIDTH = 23
 #: code point ranges X counts as weight 1 (twitter-text's default configuration)
