@@ -95,3 +95,14 @@ def test_no_secret_is_stored_in_results_logs_artifacts_or_errors(
         )
     assert "urn:li:share" in stored  # the scan reads what was stored
     assert not any(secret in stored for secret in SECRETS)
+
+
+def test_verify_names_an_instance_limit_other_than_the_configured_one(
+    mastodon: FakeMastodon
+) -> None:
+    mastodon.max_characters = 5000
+
+    [verified] = accounts.verify("mastodon")
+
+    assert verified.detail == ("@alice; the instance allows 5000 characters, the account is "
+                               "configured for 500 (char_limit)")

@@ -470,3 +470,22 @@ def test_an_image_url_is_fetched_and_uploaded(
 
     [upload] = mastodon.media
     assert b"GIF89a image" in upload.body and b"image/gif" in upload.body
+
+
+@pytest.mark.parametrize(("platform", "path"), [
+    ("bluesky", "/xrpc/com.atproto.repo.createRecord"),
+    ("linkedin", "/rest/posts"),
+    ("x", "/2/tweets"),
+])
+def test_a_503_first_attempt_is_retried_into_one_post(
+    aol_harness: ActionHarness, request: pytest.FixtureRequest, platform: str, path: str
+) -> None:
+    fake = request.getfixturevalue(platform)
+    fake.fail(path, Reply(503, b"over capacity"))
+
+    first = aol_harness.run("POST_SOCIAL", {"social_platform": platform, "content": "Hello"})
+    assert first.status == Status.RETRY
+    aol_harness.run_due()
+
+    result_of(aol_harness.action(first.id))
+    assert len(fake.posts) == 1

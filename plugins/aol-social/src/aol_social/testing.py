@@ -207,9 +207,10 @@ def _unauthorized(request: Received, token: str) -> Reply | None:
 class FakeMastodon(FakeServer):
     """Statuses, media and an Idempotency-Key map: a repeated key returns the original."""
 
-    def __init__(self, token: str = "mastodon-secret-token") -> None:
+    def __init__(self, token: str = "mastodon-secret-token", max_characters: int = 500) -> None:
         super().__init__()
         self.token = token
+        self.max_characters = max_characters
         self.posts: list[dict[str, Any]] = []
         self.media: list[Received] = []
         self.keys: dict[str, dict[str, Any]] = {}
@@ -224,6 +225,9 @@ class FakeMastodon(FakeServer):
             return reply_json(200, {"id": f"m{len(self.media)}", "type": "image"})
         if request.path == "/api/v1/accounts/verify_credentials":
             return reply_json(200, {"acct": "alice"})
+        if request.path == "/api/v2/instance":
+            return reply_json(200, {"configuration": {"statuses": {
+                "max_characters": self.max_characters}}})
         if request.path != "/api/v1/statuses":
             return reply_json(404, {"error": "Record not found"})
         key = request.header("Idempotency-Key")

@@ -109,9 +109,19 @@ class Mastodon(Provider):
         return super().reset_at(response)
 
     def verify(self, http: httpx.Client) -> str:
+        """Who the token belongs to, and the instance's own character limit (``GET
+        /api/v2/instance``) next to the configured one, which enqueue checks."""
         response = self.call(http, lambda t: Request(
             "GET", f"{self.account.base_url}/api/v1/accounts/verify_credentials",
             headers=self._auth(t)))
-        return f"@{body_json(response).get('acct', '?')}"
+        who = f"@{body_json(response).get('acct', '?')}"
+        instance = body_json(self.call(http, lambda t: Request(
+            "GET", f"{self.account.base_url}/api/v2/instance", headers=self._auth(t))))
+        limit = (instance or {}).get("configuration", {}).get("statuses", {}).get(
+            "max_characters")
+        if limit is None or limit == self.char_limit:
+            return who
+        return (f"{who}; the instance allows {limit} characters, the account is configured "
+                f"for {self.char_limit} (char_limit)")
 
 
