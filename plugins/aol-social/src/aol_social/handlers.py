@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from aol_core import ActionContext, Hold, PermanentError, RetryableError, Snooze, utcnow
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -107,7 +108,7 @@ def _publish(engine: Engine, provider: Provider, post: Post, publication: store.
             raise _queue_outcome(exc, provider) from None
 
 
-def _after_lost_answer(engine: Engine, provider: Provider, http: Any,
+def _after_lost_answer(engine: Engine, provider: Provider, http: httpx.Client,
                        publication: store.Publication, reason: str) -> Published:
     """The create call went out and no answer came: ask the platform now if it can say."""
     try:

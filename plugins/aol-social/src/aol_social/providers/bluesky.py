@@ -9,7 +9,7 @@ in per post: the platform locks accounts that create sessions too often.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -152,7 +152,8 @@ class Bluesky(Provider):
 
     # --- the session -----------------------------------------------------------------------
 
-    def call(self, http: httpx.Client, build: Any, missing_ok: bool = False) -> httpx.Response:
+    def call(self, http: httpx.Client, build: Callable[[str], Request],
+             missing_ok: bool = False) -> httpx.Response:
         """Send with the session's access token; on ``ExpiredToken`` refresh once and resend
         (the expired call created nothing). ``missing_ok`` lets RecordNotFound through."""
         token = self.token(http)
