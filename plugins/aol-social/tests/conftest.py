@@ -69,7 +69,9 @@ def x(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeX]:
 
 class DirectRun:
     """Runs the handler itself for one enqueued action, for outcomes (Snooze, Hold) whose
-    handling by the dispatcher lives outside this plugin."""
+    handling by the dispatcher lives outside this plugin. Tests take it as the ``direct``
+    fixture, typed ``Direct``: the suites of the core and of each plugin share one pytest
+    session, where ``conftest`` cannot be imported by name."""
 
     def __init__(self, harness: ActionHarness) -> None:
         self.harness = harness

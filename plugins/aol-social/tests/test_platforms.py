@@ -5,6 +5,7 @@ for the action to be held (Hold) with the reason."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from aol_social.testing import (
     Reply,
     reply_json,
 )
-from conftest import DirectRun
+
+#: the ``direct`` fixture: run the handler for a payload (and an enqueued action id)
+Direct = Callable[..., Any]
 
 
 def result_of(action: Any) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def test_mastodon_answer_lost_after_accepting_is_resent_with_the_same_key_into_o
 
 
 def test_mastodon_429_snoozes_until_its_reset_header(
-    direct: DirectRun, mastodon: FakeMastodon
+    direct: Direct, mastodon: FakeMastodon
 ) -> None:
     reset = (utcnow() + timedelta(minutes=7)).replace(microsecond=0)
     mastodon.fail("/api/v1/statuses",
@@ -211,7 +214,7 @@ def test_bluesky_answer_lost_with_the_pds_gone_is_checked_before_posting_again(
 
 
 def test_bluesky_429_snoozes_until_ratelimit_reset(
-    direct: DirectRun, bluesky: FakeBluesky
+    direct: Direct, bluesky: FakeBluesky
 ) -> None:
     reset = int((utcnow() + timedelta(minutes=3)).timestamp())
     bluesky.fail("/xrpc/com.atproto.repo.createRecord",
@@ -295,7 +298,7 @@ def test_linkedin_answer_lost_resolves_through_duplicate_post_into_one_post(
 
 
 def test_linkedin_429_snoozes_until_retry_after(
-    direct: DirectRun, linkedin: FakeLinkedIn
+    direct: Direct, linkedin: FakeLinkedIn
 ) -> None:
     linkedin.fail("/rest/posts", Reply(429, b"{}", {"Retry-After": "600"}))
     before = utcnow()
@@ -320,7 +323,7 @@ def test_x_posts_and_records_the_id_and_url(aol_harness: ActionHarness, x: FakeX
     assert result["url"] == f"https://x.com/i/web/status/{post['id']}"
 
 
-def test_x_answer_lost_is_held_for_a_person_not_reposted(direct: DirectRun, x: FakeX) -> None:
+def test_x_answer_lost_is_held_for_a_person_not_reposted(direct: Direct, x: FakeX) -> None:
     x.fail("/2/tweets", Reply(accept_then_hang=True))
 
     with pytest.raises(Hold, match="check the account's posts"):
@@ -330,7 +333,7 @@ def test_x_answer_lost_is_held_for_a_person_not_reposted(direct: DirectRun, x: F
     assert len(x.requests_to("/2/tweets")) == 1
 
 
-def test_x_duplicate_403_is_held_not_failed(direct: DirectRun, x: FakeX) -> None:
+def test_x_duplicate_403_is_held_not_failed(direct: Direct, x: FakeX) -> None:
     direct(TWEET)
 
     with pytest.raises(Hold, match="duplicate"):
@@ -339,7 +342,7 @@ def test_x_duplicate_403_is_held_not_failed(direct: DirectRun, x: FakeX) -> None
     assert len(x.posts) == 1
 
 
-def test_x_429_snoozes_until_x_rate_limit_reset(direct: DirectRun, x: FakeX) -> None:
+def test_x_429_snoozes_until_x_rate_limit_reset(direct: Direct, x: FakeX) -> None:
     reset = int((utcnow() + timedelta(minutes=15)).timestamp())
     x.fail("/2/tweets", reply_json(429, {"title": "Too Many Requests"},
                                    {"x-rate-limit-reset": str(reset)}))
@@ -365,7 +368,7 @@ def test_x_takes_no_media(aol_harness: ActionHarness) -> None:
 
 
 def test_a_publication_recorded_before_a_crash_is_not_sent_again(
-    aol_harness: ActionHarness, direct: DirectRun, mastodon: FakeMastodon
+    aol_harness: ActionHarness, direct: Direct, mastodon: FakeMastodon
 ) -> None:
     action_id = aol_harness.enqueue("POST_SOCIAL", TOOT)
     direct(TOOT, action_id)  # the post went out and was recorded; the action never settled
@@ -396,7 +399,7 @@ def test_a_crash_after_sending_leaves_the_intent_for_the_next_attempt_to_check(
 
 
 def test_a_request_that_never_left_is_sent_again_without_asking_x(
-    aol_harness: ActionHarness, direct: DirectRun, monkeypatch: pytest.MonkeyPatch
+    aol_harness: ActionHarness, direct: Direct, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with FakeX() as gone:
         pass  # nothing listens on its port any more
@@ -415,7 +418,7 @@ def test_a_request_that_never_left_is_sent_again_without_asking_x(
 
 
 def test_mastodon_past_its_idempotency_hour_is_held_and_a_persons_retry_sends_it(
-    aol_harness: ActionHarness, direct: DirectRun, mastodon: FakeMastodon
+    aol_harness: ActionHarness, direct: Direct, mastodon: FakeMastodon
 ) -> None:
     action_id = aol_harness.enqueue("POST_SOCIAL", TOOT)
     key = aol_harness.action(action_id).idempotency_key

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -17,7 +18,6 @@ from aol_core.timeutil import utcnow
 
 from aol_social.providers.base import MAX_SNOOZE, retry_after
 from aol_social.testing import FakeEndpoint, FakeMastodon, Reply
-from conftest import DirectRun
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -25,6 +25,9 @@ def as_dict(value: Any) -> dict[str, Any]:
     assert isinstance(value, dict), value
     return value
 
+
+#: the ``direct`` fixture: run the handler for a payload (and an enqueued action id)
+Direct = Callable[..., Any]
 
 POST = {"social_platform": "mastodon", "content": "Hello from AOL", "audience": "followers"}
 
@@ -138,7 +141,7 @@ def test_a_503_is_retried_and_succeeds_on_the_next_run(
 
 
 def test_a_429_snoozes_as_long_as_retry_after_says(
-    direct: DirectRun, social_endpoint: FakeEndpoint
+    direct: Direct, social_endpoint: FakeEndpoint
 ) -> None:
     social_endpoint.reply(Reply(429, b"slow down", {"Retry-After": "120"}))
 
