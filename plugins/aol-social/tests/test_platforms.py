@@ -185,6 +185,17 @@ def test_bluesky_expired_token_is_refreshed_rotating_both_tokens(
     assert (stored.access_jwt, stored.refresh_jwt) == (bluesky.access, bluesky.refresh)
 
 
+def test_bluesky_logs_in_again_when_the_pds_no_longer_knows_the_stored_session(
+    aol_harness: ActionHarness, bluesky: FakeBluesky
+) -> None:
+    with store.session_lock(aol_harness.engine, "bluesky") as lock:
+        lock.save(store.StoredSession(FakeBluesky.DID, "forgotten-access", "forgotten-refresh"))
+
+    result_of(aol_harness.run("POST_SOCIAL", SKEET))
+
+    assert bluesky.logins == 1 and len(bluesky.posts) == 1
+
+
 def test_bluesky_answer_lost_is_resolved_with_get_record_into_one_post(
     aol_harness: ActionHarness, bluesky: FakeBluesky
 ) -> None:

@@ -36,6 +36,8 @@ COLLECTION = "app.bsky.feed.post"
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 #: proof mode's stand-in: the real key is a TID made when the first real attempt records intent
 PROOF_KEY = "<record key: a TID made at the first attempt>"
+#: the PDS's answers to a token it will not take any more: the session must be renewed
+_STALE_SESSION = ("ExpiredToken", "InvalidToken")
 
 
 def record_key(idempotency_key: str, now: datetime) -> str:
@@ -154,11 +156,12 @@ class Bluesky(Provider):
 
     def call(self, http: httpx.Client, build: Callable[[str], Request],
              missing_ok: bool = False) -> httpx.Response:
-        """Send with the session's access token; on ``ExpiredToken`` refresh once and resend
-        (the expired call created nothing). ``missing_ok`` lets RecordNotFound through."""
+        """Send with the session's access token; when the PDS refuses it (``ExpiredToken``,
+        or ``InvalidToken`` for a session it no longer knows) renew the session once and
+        resend: the refused call created nothing. ``missing_ok`` lets RecordNotFound through."""
         token = self.token(http)
         response = send(http, build(token))
-        if _error(response) == "ExpiredToken":
+        if _error(response) in _STALE_SESSION:
             token = self._renew(http, expired=token)
             response = send(http, build(token))
         if response.is_success or (missing_ok and _error(response) == "RecordNotFound"):
@@ -181,7 +184,7 @@ class Bluesky(Provider):
                     headers={"Authorization": f"Bearer {current.refresh_jwt}"}))
                 if response.is_success:
                     session = _session(response)
-                elif _error(response) not in ("ExpiredToken", "InvalidToken"):
+                elif _error(response) not in _STALE_SESSION:
                     raise self.classify(response)
             if session is None:
                 session = self._login(http)
