@@ -7,7 +7,6 @@ Redirects are never followed: a POST must not be turned into a GET or sent somew
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,7 +119,3 @@ def body_json(response: httpx.Response) -> Any:
 def excerpt(response: httpx.Response) -> str:
     text = response.text.replace("\x00", "").strip()
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
-
-
-def compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
