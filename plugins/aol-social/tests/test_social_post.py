@@ -1,20 +1,23 @@
-"""POST_SOCIAL against a live HTTP endpoint, on SQLite and PostgreSQL (the aol_harness fixture)."""
+"""POST_SOCIAL through the webhook, proof mode and the payload schema, on SQLite and PostgreSQL
+(the aol_harness fixture)."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.message import Message
 from typing import Any, ClassVar
 
 import pytest
-from aol_core import InvalidPayload, Status
+from aol_core import InvalidPayload, Snooze, Status
 from aol_core.models import Action
 from aol_core.testing import ActionHarness, HandlerContract
 from aol_core.timeutil import utcnow
 
-from aol_social.publisher import MAX_RETRY_AFTER, retry_after
-from aol_social.testing import FakeEndpoint, Reply
+from aol_social.providers.base import MAX_SNOOZE, retry_after
+from aol_social.testing import FakeEndpoint, FakeMastodon, Reply
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -22,6 +25,9 @@ def as_dict(value: Any) -> dict[str, Any]:
     assert isinstance(value, dict), value
     return value
 
+
+#: the ``direct`` fixture: run the handler for a payload (and an enqueued action id)
+Direct = Callable[..., Any]
 
 POST = {"social_platform": "mastodon", "content": "Hello from AOL", "audience": "followers"}
 
@@ -42,8 +48,8 @@ def test_real_mode_posts_the_payload_as_json_and_succeeds(
 
     assert action.status == Status.SUCCESS, action.last_error
     assert as_dict(action.result)["posted"] is True
-    assert as_dict(action.result)["status"] == 200
-    assert as_dict(action.result)["response"] == {"id": "post-1"}
+    assert as_dict(action.result)["provider"] == "webhook"
+    assert as_dict(action.result)["id"] == "post-1"
     [request] = social_endpoint.received
     assert request.path == "/hooks/social"
     assert request.headers["Content-Type"].startswith("application/json")
@@ -62,7 +68,7 @@ def test_real_mode_sends_the_idempotency_key_header(
     aol_harness.run("POST_SOCIAL", POST, idempotency_key="spring-launch-post-1")
 
     [request] = social_endpoint.received
-    assert request.headers["Idempotency-Key"] == "spring-launch-post-1"
+    assert request.header("Idempotency-Key") == "spring-launch-post-1"
 
 
 def test_real_mode_sends_the_token_as_bearer_when_configured(
@@ -73,10 +79,22 @@ def test_real_mode_sends_the_token_as_bearer_when_configured(
     aol_harness.run("POST_SOCIAL", POST)
 
     [request] = social_endpoint.received
-    assert request.headers["Authorization"] == "Bearer s3cret"
+    assert request.header("Authorization") == "Bearer s3cret"
 
 
-def test_a_text_response_is_kept_as_an_excerpt(
+def test_the_webhook_body_is_signed_with_hmac_sha256_when_a_secret_is_set(
+    aol_harness: ActionHarness, social_endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AOL_SOCIAL_WEBHOOK_SECRET", "hook-secret")
+
+    aol_harness.run("POST_SOCIAL", POST)
+
+    [request] = social_endpoint.received
+    expected = hmac.new(b"hook-secret", request.body, hashlib.sha256).hexdigest()
+    assert request.header("X-AOL-Signature") == f"sha256={expected}"
+
+
+def test_a_receiver_without_ids_is_recorded_by_its_status(
     aol_harness: ActionHarness, social_endpoint: FakeEndpoint
 ) -> None:
     social_endpoint.reply(Reply(202, b"queued " + b"x" * 2000, {"Content-Type": "text/plain"}))
@@ -84,9 +102,7 @@ def test_a_text_response_is_kept_as_an_excerpt(
     action = aol_harness.run("POST_SOCIAL", POST)
 
     assert action.status == Status.SUCCESS, action.last_error
-    assert as_dict(action.result)["status"] == 202
-    assert as_dict(action.result)["response"].startswith("queued xxx")
-    assert len(as_dict(action.result)["response"]) <= 501
+    assert as_dict(action.result)["id"] == "HTTP 202"
 
 
 def test_a_400_fails_permanently_after_one_attempt(
@@ -120,27 +136,41 @@ def test_a_503_is_retried_and_succeeds_on_the_next_run(
     assert action.attempts == 2
     one, two = social_endpoint.received
     assert one.body == two.body
-    assert one.headers["Idempotency-Key"] == two.headers["Idempotency-Key"]
+    assert one.header("Idempotency-Key") == two.header("Idempotency-Key")
+    assert len(social_endpoint.posts) == 1
 
 
-def test_a_429_waits_as_long_as_retry_after_says(
-    aol_harness: ActionHarness, social_endpoint: FakeEndpoint
+def test_a_429_snoozes_as_long_as_retry_after_says(
+    direct: Direct, social_endpoint: FakeEndpoint
 ) -> None:
     social_endpoint.reply(Reply(429, b"slow down", {"Retry-After": "120"}))
 
     before = utcnow()
-    action = aol_harness.run("POST_SOCIAL", POST)
+    with pytest.raises(Snooze) as snooze:
+        direct(POST)
 
-    assert action.status == Status.RETRY
-    assert before + timedelta(seconds=119) <= action.not_before
-    assert action.not_before <= utcnow() + timedelta(seconds=121)
+    assert before + timedelta(seconds=119) <= snooze.value.until
+    assert snooze.value.until <= utcnow() + timedelta(seconds=121)
+
+
+def test_an_answer_lost_after_sending_is_resent_with_the_same_key_into_one_post(
+    aol_harness: ActionHarness, social_endpoint: FakeEndpoint
+) -> None:
+    social_endpoint.reply(Reply(accept_then_hang=True))
+
+    first = aol_harness.run("POST_SOCIAL", POST)
+    assert first.status == Status.RETRY
+    aol_harness.run_due()
+
+    assert aol_harness.action(first.id).status == Status.SUCCESS
+    assert len(social_endpoint.received) == 2
+    assert len(social_endpoint.posts) == 1
 
 
 def test_an_unreachable_endpoint_is_retried(
     aol_harness: ActionHarness, social_endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     social_endpoint.__exit__()  # nothing listens on its port any more
-    monkeypatch.setenv("AOL_SOCIAL_ENDPOINT", social_endpoint.url)
 
     action = aol_harness.run("POST_SOCIAL", POST)
 
@@ -152,13 +182,13 @@ def test_a_slow_endpoint_times_out_and_is_retried(
     aol_harness: ActionHarness, social_endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AOL_SOCIAL_TIMEOUT", "0.2")
-    social_endpoint.reply(Reply(delay=1.5))
+    social_endpoint.reply(Reply(delay=30))
 
     action = aol_harness.run("POST_SOCIAL", POST)
 
     assert action.status == Status.RETRY
-    assert "could not reach" in (action.last_error or "")
-    assert "timed out" in (action.last_error or "")
+    assert "got no answer" in (action.last_error or "")
+    assert "ReadTimeout" in (action.last_error or "")
 
 
 def test_a_redirect_is_not_followed_and_fails_permanently(
@@ -173,70 +203,56 @@ def test_a_redirect_is_not_followed_and_fails_permanently(
     assert len(social_endpoint.received) == 1
 
 
-def test_a_missing_endpoint_fails_permanently_and_says_what_to_set(
-    aol_harness: ActionHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("AOL_SOCIAL_ENDPOINT", raising=False)
-
+def test_no_account_fails_permanently_and_says_what_to_set(aol_harness: ActionHarness) -> None:
     action = aol_harness.run("POST_SOCIAL", POST, max_attempts=5)
 
     assert action.status == Status.FAILED
     assert action.attempts == 1
-    assert "AOL_SOCIAL_ENDPOINT is not set" in (action.last_error or "")
+    assert "set AOL_SOCIAL_MASTODON_TOKEN (or AOL_SOCIAL_ENDPOINT)" in (action.last_error or "")
     assert "proof mode" in (action.last_error or "")
 
 
-def test_a_retry_keeps_one_copy_of_the_request_artifact(
-    aol_harness: ActionHarness, social_endpoint: FakeEndpoint
+def test_a_native_account_takes_precedence_over_the_webhook(
+    aol_harness: ActionHarness, social_endpoint: FakeEndpoint, mastodon: FakeMastodon
 ) -> None:
-    social_endpoint.reply(Reply(503, b"busy"))
     action = aol_harness.run("POST_SOCIAL", POST)
-    assert [a.name for a in aol_harness.artifacts(action.id)] == ["request.json"]
 
-    aol_harness.run_due()
-
-    assert aol_harness.action(action.id).attempts == 2
-    [artifact] = aol_harness.artifacts(action.id)
-    assert artifact.content == social_endpoint.received[-1].body
-    assert artifact.sha256 == hashlib.sha256(artifact.content).hexdigest()
+    assert as_dict(action.result)["provider"] == "mastodon"
+    assert social_endpoint.received == [] and len(mastodon.posts) == 1
 
 
 # --- proof mode -----------------------------------------------------------------------------
 
 
-def test_proof_mode_sends_no_request_and_stores_the_post_as_an_artifact(
-    aol_harness: ActionHarness, social_endpoint: FakeEndpoint
+def test_proof_mode_opens_no_connection_and_records_the_exact_requests_redacted(
+    aol_harness: ActionHarness, mastodon: FakeMastodon
 ) -> None:
     action = aol_harness.run("POST_SOCIAL", POST, proof_mode=True, idempotency_key="proof-1")
 
     assert action.status == Status.SUCCESS, action.last_error
-    assert social_endpoint.received == []
+    assert mastodon.connections == 0
     [artifact] = aol_harness.artifacts(action.id)
-    assert artifact.name == "post.txt"
-    assert artifact.media_type == "text/plain"
+    assert artifact.name == "requests.json"
+    assert artifact.media_type == "application/json"
     assert artifact.sha256 == hashlib.sha256(artifact.content).hexdigest()
-    text = artifact.content.decode()
-    for fragment in (
-        "no real post sent",
-        f"action id: {action.id}",
-        "idempotency key: proof-1",
-        "platform: mastodon",
-        "audience: followers",
-        "Hello from AOL",
-    ):
-        assert fragment in text
+    assert mastodon.token.encode() not in artifact.content
+    [request] = json.loads(artifact.content)["requests"]
+    assert request == {
+        "method": "POST",
+        "url": f"{mastodon.base_url}/api/v1/statuses",
+        "headers": {"Authorization": "<redacted>", "Idempotency-Key": "proof-1"},
+        "json": {"status": "Hello from AOL", "visibility": "private"},
+    }
     assert action.result == {
         "proof": True,
-        "artifact": f"aol://artifacts/{action.id}/post.txt",
+        "artifact": f"aol://artifacts/{action.id}/requests.json",
         "sha256": artifact.sha256,
+        "provider": "mastodon",
+        "requests": 1,
     }
 
 
-def test_proof_mode_needs_no_endpoint(
-    aol_harness: ActionHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("AOL_SOCIAL_ENDPOINT", raising=False)
-
+def test_proof_mode_needs_no_account(aol_harness: ActionHarness) -> None:
     action = aol_harness.run("POST_SOCIAL", POST, proof_mode=True)
 
     assert action.status == Status.SUCCESS, action.last_error
@@ -287,6 +303,8 @@ def test_example_actions_succeed_in_proof_mode(aol_harness: ActionHarness) -> No
         {"social_platform": "twitter", "content": "x" * 281},
         {"social_platform": "twitter", "content": "hi", "audience": 3},
         {"social_platform": "twitter", "content": "hi", "schedule": "tomorrow"},
+        {"social_platform": "x", "content": "hi", "media": [{"alt": "no source"}]},
+        {"social_platform": "mastodon", "content": "hi", "audience": "galaxy"},
     ],
     ids=[
         "unknown-platform",
@@ -297,6 +315,8 @@ def test_example_actions_succeed_in_proof_mode(aol_harness: ActionHarness) -> No
         "too-long-for-twitter",
         "audience-not-text",
         "unknown-field",
+        "media-without-source",
+        "audience-without-visibility",
     ],
 )
 def test_the_schema_refuses_bad_payloads(
@@ -313,17 +333,10 @@ def test_the_content_limit_depends_on_the_platform(aol_harness: ActionHarness) -
 # --- Retry-After parsing (no database) ------------------------------------------------------
 
 
-def _headers(value: str) -> Message:
-    message = Message()
-    message["Retry-After"] = value
-    return message
-
-
 def test_retry_after_reads_seconds_and_http_dates() -> None:
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
-    assert retry_after(_headers("30"), now) == 30.0
-    assert retry_after(_headers("Mon, 02 Mar 2026 12:01:00 GMT"), now) == 60.0
-    assert retry_after(_headers("Mon, 02 Mar 2026 11:00:00 GMT"), now) == 0.0
-    assert retry_after(_headers("soon"), now) is None
-    assert retry_after(_headers("99999999"), now) == MAX_RETRY_AFTER
+    assert retry_after("30", now) == now + timedelta(seconds=30)
+    assert retry_after("Mon, 02 Mar 2026 12:01:00 GMT", now) == now + timedelta(minutes=1)
+    assert retry_after("soon", now) is None
+    assert retry_after("99999999", now) == now + MAX_SNOOZE

@@ -1,7 +1,9 @@
 """AOL plugin ``aol-social``: the ``POST_SOCIAL`` action type.
 
-Real mode POSTs the post as JSON to the endpoint named by ``AOL_SOCIAL_ENDPOINT``; proof
-mode sends nothing and records what would have been posted as an artifact.
+Real mode publishes through the account's provider (Mastodon, Bluesky, LinkedIn, X, or a
+webhook for everything else), recording the publication's intent before the one call that
+creates the post so that no post goes out twice or is lost; proof mode sends nothing and
+records exactly the requests that would have been sent.
 """
 
 from aol_social.payload import PLATFORM_LIMITS, POST_SOCIAL, Post

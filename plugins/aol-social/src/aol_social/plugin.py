@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from aol_core import ActionContext, ActionSpec, PermanentError, hookimpl
+from aol_core import ActionContext, ActionSpec, InvalidPayload, PermanentError, hookimpl
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session
 
+from aol_social import config, providers, store
 from aol_social.handlers import post_social
-from aol_social.payload import PAYLOAD_SCHEMA, POST_SOCIAL
+from aol_social.payload import PAYLOAD_SCHEMA, POST_SOCIAL, Post
 
-POST_SOCIAL_SPEC = ActionSpec(
+
+@dataclass(frozen=True)
+class PostSocialSpec(ActionSpec):
+    """The schema, then the platform's own limits (graphemes, links counted as 23, media
+    count and size), so a post the platform would refuse is refused at enqueue."""
+
+    def validate(self, payload: Mapping[str, Any]) -> None:
+        super().validate(payload)
+        post = Post.from_payload(payload)
+        try:
+            account = config.resolve(post.platform, post.account)
+        except PermanentError:  # the enqueuing machine need not hold the accounts
+            account = config.placeholder(post.platform, post.account)
+        problems = providers.for_account(account).problems(post)
+        if problems:
+            raise InvalidPayload(f"invalid payload for {self.name}: {'; '.join(problems)}")
+
+
+POST_SOCIAL_SPEC = PostSocialSpec(
     POST_SOCIAL,
-    description="Publish a post to a social platform through the configured endpoint "
-    "(proof mode: record it without posting)",
+    description="Publish a post to Mastodon, Bluesky, LinkedIn, X or a webhook, exactly once "
+    "(proof mode: record the requests without sending them)",
     payload_schema=PAYLOAD_SCHEMA,
 )
 
@@ -23,12 +46,18 @@ def aol_register_actions() -> list[ActionSpec]:
 
 
 @hookimpl
+def aol_schema() -> MetaData:
+    return store.metadata
+
+
+@hookimpl
 def handle_action(
-    action_type: str, payload: dict[str, Any], proof_mode: bool, context: ActionContext
+    action_type: str, session: Session, payload: dict[str, Any], proof_mode: bool,
+    context: ActionContext,
 ) -> Any:
     if action_type != POST_SOCIAL:
         raise PermanentError(f"aol-social does not handle {action_type}")
-    return post_social(payload, proof_mode, context)
+    return post_social(session, payload, proof_mode, context)
 
 
 @hookimpl
@@ -37,9 +66,15 @@ def aol_example_actions() -> list[tuple[str, dict[str, Any]]]:
         (
             POST_SOCIAL,
             {
-                "social_platform": "twitter",
-                "content": "Our spring collection is live. #launch",
-                "audience": "followers",
+                "social_platform": "x",
+                "content": "Our spring collection is live. #launch https://example.com/spring",
+            },
+        ),
+        (
+            POST_SOCIAL,
+            {
+                "social_platform": "bluesky",
+                "content": "Our spring collection is live: https://example.com/spring",
             },
         ),
         (

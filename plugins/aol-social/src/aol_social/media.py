@@ -1,0 +1,55 @@
+"""Images to attach: read from disk or fetched from their URL, with the size checked against the
+platform's limit before anything is uploaded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+
+from aol_social.payload import Media
+from aol_social.providers.base import MediaFile, Provider, Rejected, content_type
+from aol_social.providers.transport import AnswerLost, NotSent
+
+
+def load(provider: Provider, media: Sequence[Media], http: httpx.Client | None) -> list[MediaFile]:
+    """The images' bytes; without ``http`` (proof mode) a URL is not fetched and its upload is
+    recorded with a placeholder body."""
+    return [_load_one(provider, m, http) for m in media]
+
+
+def _load_one(provider: Provider, media: Media, http: httpx.Client | None) -> MediaFile:
+    kind = content_type(media)
+    if media.path is not None:
+        try:
+            with open(media.path, "rb") as handle:
+                content = handle.read(provider.max_media_bytes + 1)
+        except OSError as exc:
+            raise Rejected(f"media {media.path}: {exc.strerror or exc}") from None
+    elif http is None:
+        return MediaFile(media, f"<the bytes of {media.url}>".encode(), kind)
+    else:
+        content, kind = _fetch(provider, str(media.url), http, kind)
+    if len(content) > provider.max_media_bytes:
+        raise Rejected(f"media {media.source} is larger than the {provider.max_media_bytes} "
+                       f"bytes {provider.label} accepts")
+    return MediaFile(media, content, kind)
+
+
+def _fetch(provider: Provider, url: str, http: httpx.Client, kind: str) -> tuple[bytes, str]:
+    try:
+        with http.stream("GET", url) as response:
+            if not response.is_success:
+                raise Rejected(f"media {url} answered HTTP {response.status_code}")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > provider.max_media_bytes:
+                    break
+            kind = response.headers.get("Content-Type", kind).split(";")[0]
+            return b"".join(chunks), kind
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise NotSent(f"could not fetch media {url}: {type(exc).__name__}") from None
+    except httpx.HTTPError as exc:
+        raise AnswerLost(f"fetching media {url} failed: {type(exc).__name__}") from None

@@ -1,0 +1,121 @@
+"""HTTP for the providers: requests as plain data (so proof mode can record exactly what
+would be sent), one place that sends them, and the line between "never sent" and "sent, but
+the answer was lost" that decides whether a retry may post twice.
+
+Redirects are never followed: a POST must not be turned into a GET or sent somewhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from aol_social.config import redact_url
+
+USER_AGENT = "aol-social/0.2"
+REDACTED = "<redacted>"
+#: headers whose values are secrets, in any request of any provider
+SECRET_HEADERS = frozenset({"authorization", "x-aol-signature"})
+EXCERPT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent as multipart/form-data (Mastodon's media API)."""
+
+    field: str
+    filename: str
+    content: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request, with its secrets in ``headers`` (``redacted()`` hides them)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    content: bytes | None = None
+    form: Mapping[str, str] = field(default_factory=dict)
+    upload: Upload | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def redacted(self) -> dict[str, Any]:
+        """The request as proof mode records it: secrets replaced, binary bodies summarised."""
+        record: dict[str, Any] = {
+            "method": self.method,
+            "url": redact_url(self.url),
+            "headers": {k: REDACTED if k.lower() in SECRET_HEADERS else v
+                        for k, v in sorted(self.headers.items())},
+        }
+        if self.params:
+            record["params"] = dict(self.params)
+        if self.json is not None:
+            record["json"] = self.json
+        if self.content is not None:
+            record["body"] = _describe_bytes(self.content)
+        if self.form:
+            record["form"] = dict(self.form)
+        if self.upload is not None:
+            record["file"] = {"field": self.upload.field, "filename": self.upload.filename,
+                              "content_type": self.upload.content_type,
+                              "body": _describe_bytes(self.upload.content)}
+        return record
+
+
+def _describe_bytes(content: bytes) -> str:
+    try:
+        return content.decode()
+    except UnicodeDecodeError:
+        return f"<{len(content)} bytes>"
+
+
+class NotSent(Exception):
+    """The request never reached the platform (no connection): sending again is safe."""
+
+
+class AnswerLost(Exception):
+    """The request may have reached the platform, but no answer came back."""
+
+
+def client(timeout: float) -> httpx.Client:
+    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                        headers={"User-Agent": USER_AGENT})
+
+
+def send(http: httpx.Client, request: Request) -> httpx.Response:
+    """Send once; raise NotSent or AnswerLost when no answer came, naming the URL only."""
+    files = None
+    if request.upload is not None:
+        u = request.upload
+        files = {u.field: (u.filename, u.content, u.content_type)}
+    try:
+        return http.request(
+            request.method, request.url, headers=dict(request.headers),
+            json=request.json, content=request.content, data=dict(request.form) or None,
+            files=files, params=dict(request.params) or None,
+        )
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+            httpx.UnsupportedProtocol) as exc:
+        raise NotSent(f"could not reach {redact_url(request.url)}: "
+                      f"{type(exc).__name__}: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise AnswerLost(f"sent to {redact_url(request.url)} but got no answer: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
+def body_json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def excerpt(response: httpx.Response) -> str:
+    text = response.text.replace("\x00", "").strip()
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"

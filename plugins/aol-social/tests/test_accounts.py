@@ -1,0 +1,108 @@
+"""Accounts from the environment and a file, what ``aol social accounts|verify`` print, and
+the promise that no secret reaches payloads, results, logs, artifacts, errors or listings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aol_core import PermanentError, Status
+from aol_core.testing import ActionHarness
+from sqlalchemy import text
+
+from aol_social import accounts
+from aol_social.testing import FakeBluesky, FakeLinkedIn, FakeMastodon, FakeX
+
+SECRETS = ("mastodon-secret-token", "app-pass-secret", "linkedin-secret-token",
+           "x-secret-token")
+
+
+def test_accounts_lists_the_environment_accounts_without_secrets(
+    mastodon: FakeMastodon, bluesky: FakeBluesky, linkedin: FakeLinkedIn, x: FakeX
+) -> None:
+    listing = accounts.list_accounts(as_json=True)
+
+    described = {a["name"]: a for a in json.loads(listing)}
+    assert sorted(described) == ["bluesky", "linkedin", "mastodon", "x"]
+    assert described["mastodon"]["secrets"] == {
+        "token": {"from": "AOL_SOCIAL_MASTODON_TOKEN", "set": True}}
+    assert described["bluesky"]["settings"]["handle"] == "alice.test"
+    for output in (listing, accounts.list_accounts()):
+        assert not any(secret in output for secret in SECRETS)
+
+
+def test_named_accounts_come_from_a_file_that_only_references_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mastodon: FakeMastodon
+) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(f'[accounts.acme]\nprovider = "mastodon"\nbase_url = "{mastodon.base_url}"\n'
+                    'token_env = "ACME_TOKEN"\n')
+    monkeypatch.setenv("AOL_SOCIAL_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("ACME_TOKEN", mastodon.token)
+
+    [verified] = accounts.verify("acme")
+
+    assert (verified.ok, verified.detail) == (True, "@alice")
+    assert "ACME_TOKEN" in accounts.list_accounts()
+
+
+def test_a_secret_written_into_the_accounts_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text('[accounts.acme]\nprovider = "x"\ntoken = "inline-secret"\n')
+    monkeypatch.setenv("AOL_SOCIAL_ACCOUNTS_FILE", str(path))
+
+    with pytest.raises(PermanentError, match="token_env") as refused:
+        accounts.list_accounts()
+
+    assert "inline-secret" not in str(refused.value)
+
+
+def test_verify_checks_every_account_with_its_platform(
+    aol_harness: ActionHarness, mastodon: FakeMastodon, bluesky: FakeBluesky,
+    linkedin: FakeLinkedIn, x: FakeX, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AOL_SOCIAL_X_TOKEN", "revoked-x-token")
+
+    found = {v.account: v for v in accounts.verify(engine=aol_harness.engine)}
+
+    assert found["mastodon"].detail == "@alice" and found["mastodon"].ok
+    assert found["bluesky"].detail == "@alice.test" and found["bluesky"].ok
+    assert found["linkedin"].detail == "Alice Example" and found["linkedin"].ok
+    assert not found["x"].ok and "account 'x'" in found["x"].detail
+    assert "revoked-x-token" not in found["x"].detail
+
+
+def test_no_secret_is_stored_in_results_logs_artifacts_or_errors(
+    aol_harness: ActionHarness, mastodon: FakeMastodon, bluesky: FakeBluesky,
+    linkedin: FakeLinkedIn, x: FakeX
+) -> None:
+    posts = [("mastodon", "one"), ("bluesky", "two"), ("linkedin", "three"), ("x", "four")]
+    for platform, content in posts:
+        for proof in (False, True):
+            aol_harness.run("POST_SOCIAL", {"social_platform": platform, "content": content},
+                            proof_mode=proof)
+    linkedin.token = "rotated"  # the next LinkedIn post is refused: its error is stored too
+    failed = aol_harness.run("POST_SOCIAL", {"social_platform": "linkedin", "content": "five"})
+    assert failed.status == Status.FAILED
+
+    with aol_harness.engine.connect() as conn:
+        stored = " ".join(
+            str(row) for table in ("aol_actions", "aol_execution_logs", "aol_artifacts")
+            for row in conn.execute(text(f"SELECT * FROM {table}"))
+        )
+    assert "urn:li:share" in stored  # the scan reads what was stored
+    assert not any(secret in stored for secret in SECRETS)
+
+
+def test_verify_names_an_instance_limit_other_than_the_configured_one(
+    mastodon: FakeMastodon
+) -> None:
+    mastodon.max_characters = 5000
+
+    [verified] = accounts.verify("mastodon")
+
+    assert verified.detail == ("@alice; the instance allows 5000 characters, the account is "
+                               "configured for 500 (char_limit)")
