@@ -29,8 +29,9 @@ def model_checks() -> dict[str, set[str]]:
 
 def database_checks(engine: Engine) -> dict[str, set[str]]:
     inspector = inspect(engine)
+    present = set(inspector.get_table_names())
     return {table: {str(c["name"]) for c in inspector.get_check_constraints(table)}
-            for table in model_checks()}
+            for table in model_checks() if table in present}
 
 
 def migration_0003() -> ModuleType:
