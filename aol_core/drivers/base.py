@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import ColumnElement, Executable
 
-from aol_core.models import IS_CLAIMABLE, Status
+from aol_core.models import Status
 from aol_core.models import actions_table as actions
+
+ZERO = timedelta(0)
 
 #: columns a claim returns, in this order
 CLAIM_COLUMNS = (
@@ -30,28 +32,23 @@ CLAIM_COLUMNS = (
 )
 
 
-#: which actions are due for a claim; bound as b_now, b_types and b_limit
-DUE = (
-    select(actions.c.id)
-    .where(
-        IS_CLAIMABLE,
-        actions.c.not_before <= bindparam("b_now"),
-        actions.c.action_type.in_(bindparam("b_types", expanding=True)),
-    )
-    .order_by(actions.c.priority.desc(), actions.c.not_before, actions.c.id)
-    .limit(bindparam("b_limit"))
-)
+#: claim order, which the claim index (action_type, priority DESC, not_before, id) gives
+#: within one action type
+CLAIM_ORDER = (actions.c.priority.desc(), actions.c.not_before, actions.c.id)
 
-#: what a claim sets; bound as b_worker, b_expires and b_now
-CLAIMED = {
-    "status": Status.RUNNING.value,
-    "attempts": actions.c.attempts + 1,
-    "fencing_token": actions.c.fencing_token + 1,
-    "lease_owner": bindparam("b_worker"),
-    "lease_expires_at": bindparam("b_expires"),
-    "started_at": bindparam("b_now"),
-    "updated_at": bindparam("b_now"),
-}
+
+def claimed(now: ColumnElement[Any], expires: ColumnElement[Any]) -> dict[str, Any]:
+    """What a claim sets, given the claim's time and its lease's end as SQL; the worker is
+    bound as b_worker."""
+    return {
+        "status": Status.RUNNING.value,
+        "attempts": actions.c.attempts + 1,
+        "fencing_token": actions.c.fencing_token + 1,
+        "lease_owner": bindparam("b_worker"),
+        "lease_expires_at": expires,
+        "started_at": now,
+        "updated_at": now,
+    }
 
 
 def run_claim(
@@ -64,9 +61,13 @@ def run_claim(
     lease_seconds: float,
     now: datetime,
 ) -> list[Claim]:
-    """Execute a driver's claim statement (built once, from DUE and CLAIMED) in claim order."""
+    """Execute a driver's claim statement (built once, with :func:`claimed`) in claim order.
+
+    Binds b_now and b_expires on the caller's clock, b_lease as the lease's length, for the
+    statement to use whichever fits its database's clock."""
+    lease = timedelta(seconds=lease_seconds)
     params = {"b_now": now, "b_types": list(action_types), "b_limit": limit,
-              "b_worker": worker, "b_expires": now + timedelta(seconds=lease_seconds)}
+              "b_worker": worker, "b_expires": now + lease, "b_lease": lease}
     with engine.begin() as conn:
         claims = [Claim(*row) for row in conn.execute(statement, params)]
     return sorted(claims, key=lambda c: c.sort_key)
@@ -115,8 +116,20 @@ class Driver(Protocol):
         """Atomically lease up to ``limit`` due actions of ``action_types`` to ``worker``.
 
         Each claimed row becomes RUNNING, counts an attempt, gets a new fencing token and a
-        lease ending ``lease_seconds`` from ``now``. Result is in claim order.
+        lease ending ``lease_seconds`` from now (see :meth:`time` for whose clock). Due
+        means ``not_before`` is not after now. Result is in claim order.
         """
+        ...
+
+    def has_due(self, conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
+        """Whether :meth:`claim` would find work: a read, so idle workers take no locks."""
+        ...
+
+    def time(self, now: datetime, later: timedelta = ZERO) -> ColumnElement[datetime]:
+        """``later`` after the current time, as SQL. Where workers on several machines share
+        the database (PostgreSQL) it is the database's clock, so a worker's skewed clock
+        cannot expire leases or run actions early; on SQLite, one machine, it is ``now``,
+        the caller's."""
         ...
 
     def insert_actions(
@@ -124,7 +137,8 @@ class Driver(Protocol):
     ) -> dict[str, int]:
         """Insert rows whose idempotency key is new; return ``{key: id}`` for those inserted.
 
-        Each row holds every column of a new action, its ``payload`` already JSON text. Any
+        Each row holds every column of a new action, its ``payload`` already JSON text and
+        its ``not_before`` None for "now" (see :meth:`time` for whose clock). Any
         number of rows: the driver splits them into statements as its database needs.
         """
         ...
@@ -137,10 +151,6 @@ class Driver(Protocol):
 
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Insert execution-log rows."""
-        ...
-
-    def refresh_statistics(self, conn: Connection) -> None:
-        """After a bulk enqueue: let the query planner see how many actions wait."""
         ...
 
     def notify(self, conn: Connection) -> None:

@@ -1,7 +1,11 @@
 """PostgreSQL: ``FOR UPDATE SKIP LOCKED`` in a CTE claims a batch; LISTEN/NOTIFY wakes workers.
 
 The CTE fixes the set of rows before the UPDATE, so a claim never takes more than its limit,
-and concurrent workers skip each other's locked rows instead of waiting on them.
+and concurrent workers skip each other's locked rows instead of waiting on them. It walks the
+claim index once per action type (a LATERAL join over the worker's types), so the plan is an
+index walk whatever the planner's statistics say and a backlog of other types costs nothing.
+Due times and leases are on the database's clock (``statement_timestamp()``), so workers
+whose clocks disagree still agree on what is due and which leases ran out.
 """
 
 from __future__ import annotations
@@ -10,21 +14,68 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import (
+    Engine,
+    Interval,
+    String,
+    bindparam,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ColumnElement
 
 from aol_core.db import note_write
-from aol_core.drivers.base import CLAIM_COLUMNS, CLAIMED, DUE, Claim, run_claim
+from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, ZERO, Claim, claimed, run_claim
+from aol_core.models import IS_CLAIMABLE, UTCDateTime
 from aol_core.models import actions_table as actions
 
 CHANNEL = "aol_actions"
 log = logging.getLogger("aol.worker")
 
-
-_DUE = DUE.with_for_update(skip_locked=True).cte("due")
+#: the database's clock: when the statement arrived (stable within it, so indexes serve
+#: comparisons with it, and not held back by a long transaction as now() is)
+_NOW = func.statement_timestamp(type_=UTCDateTime())
+#: the worker's action types, one row each, bound as b_types
+_TYPES = (
+    func.unnest(bindparam("b_types", type_=ARRAY(String())))
+    .table_valued("action_type")
+    .render_derived(name="t")
+)
+_IS_DUE = (
+    (actions.c.action_type == _TYPES.c.action_type)
+    & IS_CLAIMABLE
+    & (actions.c.not_before <= _NOW)
+)
+#: per type, the first b_limit due actions in claim order, locked; then the first b_limit of
+#: those. Locks up to b_limit per type for the claim's short transaction.
+_PER_TYPE = (
+    select(actions.c.id, actions.c.priority, actions.c.not_before)
+    .where(_IS_DUE)
+    .order_by(*CLAIM_ORDER)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True)
+    .lateral("d")
+)
+_DUE = (
+    select(_PER_TYPE.c.id)
+    .select_from(_TYPES)
+    .join(_PER_TYPE, true())
+    .order_by(_PER_TYPE.c.priority.desc(), _PER_TYPE.c.not_before, _PER_TYPE.c.id)
+    .limit(bindparam("b_limit"))
+    .cte("due")
+)
+_HAS_DUE = select(literal(1)).select_from(_TYPES).where(exists().where(_IS_DUE)).limit(1)
 #: columns of a new action and their array types: rows travel as one array per column, so a
 #: thousand actions are one small statement for the server to parse, not twelve thousand
 #: parameters
@@ -48,10 +99,13 @@ def _unnest(columns: dict[str, str]) -> str:
     return ", ".join(f"CAST(%({name})s AS {kind})" for name, kind in columns.items())
 
 
+#: a missing not_before is the database's now
 _INSERT = (
-    f"INSERT INTO aol_actions ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest("
-    f"{_unnest(_INSERT_COLUMNS)}) ON CONFLICT (idempotency_key) DO NOTHING "
-    "RETURNING idempotency_key, id"
+    f"INSERT INTO aol_actions ({', '.join(_INSERT_COLUMNS)}) SELECT "
+    + ", ".join("coalesce(not_before, statement_timestamp())" if name == "not_before" else name
+                for name in _INSERT_COLUMNS)
+    + f" FROM unnest({_unnest(_INSERT_COLUMNS)}) AS v({', '.join(_INSERT_COLUMNS)})"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id"
 )
 _ROWS_PER_INSERT = 2000
 _INSERT_LOGS = (
@@ -79,7 +133,7 @@ def _binary(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
 _CLAIM = (
     update(actions)
     .where(actions.c.id == _DUE.c.id)
-    .values(CLAIMED)
+    .values(claimed(_NOW, _NOW + bindparam("b_lease", type_=Interval())))
     .returning(*CLAIM_COLUMNS)
 )
 
@@ -99,6 +153,14 @@ class PostgreSQLDriver:
     ) -> list[Claim]:
         return run_claim(engine, _CLAIM, worker=worker, action_types=action_types,
                          limit=limit, lease_seconds=lease_seconds, now=now)
+
+    def has_due(self, conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
+        return conn.execute(_HAS_DUE, {"b_types": list(action_types)}).first() is not None
+
+    def time(self, now: datetime, later: timedelta = ZERO) -> ColumnElement[datetime]:
+        if not later:
+            return _NOW
+        return type_coerce(_NOW + literal(later, Interval()), UTCDateTime())
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         # Pipelined: the server inserts one chunk while psycopg encodes the next.
@@ -131,11 +193,6 @@ class PostgreSQLDriver:
 
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         _binary(conn, _INSERT_LOGS, _columns(rows, _LOG_COLUMNS)).close()
-
-    def refresh_statistics(self, conn: Connection) -> None:
-        # After a bulk load the planner's row estimate is stale and it sorts the whole queue
-        # for every claim instead of reading the claim index in order.
-        conn.execute(text("ANALYZE aol_actions"))
 
     def notify(self, conn: Connection) -> None:
         # Delivered at commit; PostgreSQL folds identical notifications in one transaction.
