@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Engine,
@@ -39,6 +39,9 @@ from aol_core.db import note_write
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, ZERO, Claim, claimed, run_claim
 from aol_core.models import IS_CLAIMABLE, UTCDateTime
 from aol_core.models import actions_table as actions
+
+if TYPE_CHECKING:  # psycopg is optional: SQLite-only installations go without it
+    import psycopg
 
 CHANNEL = "aol_actions"
 log = logging.getLogger("aol.worker")
@@ -212,29 +215,65 @@ def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, 
 
 
 class PgListener:
-    """A thread holding one LISTEN connection that sets ``wake`` on each notification."""
+    """A thread holding one LISTEN connection that sets ``wake`` on each notification.
+
+    When the connection is lost (the server restarted, the backend was terminated) it says
+    so once, reconnects every few seconds until it can, and then wakes the worker: work may
+    have arrived while nobody listened. Meanwhile the worker polls.
+    """
+
+    #: seconds between attempts to reconnect
+    RECONNECT_SECONDS = 2.0
 
     def __init__(self, engine: Engine, wake: threading.Event) -> None:
-        import psycopg
-
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._connection = psycopg.connect(conninfo, autocommit=True)
-        self._connection.execute(f"LISTEN {CHANNEL}")
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        self._connection: psycopg.Connection[Any] | None = self._connect()
         self._engine = engine
         self._wake = wake
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aol-listen", daemon=True)
         self._thread.start()
 
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the LISTEN connection, None while disconnected."""
+        connection = self._connection
+        return None if connection is None or connection.closed else connection.info.backend_pid
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        connection = psycopg.connect(self._conninfo, autocommit=True)
+        connection.execute(f"LISTEN {CHANNEL}")
+        return connection
+
     def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
+        lost = False
+        while not self._stopping.is_set():
+            try:
+                if self._connection is None:
+                    self._connection = self._connect()
+                    log.info("LISTEN connection is back")
+                    lost = False
+                    self._wake.set()
                 # Blocks without using the CPU; stop() sends a notification to end it early.
                 for _ in self._connection.notifies(timeout=10, stop_after=1):
                     self._wake.set()
-        except Exception as exc:
-            if not self._stopping.is_set():
-                log.warning("LISTEN connection lost (%s); polling only", exc)
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return
+                if not lost:
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
+                    log.warning("LISTEN connection lost (%s); polling until it is back", reason)
+                    lost = True
+                self._close()
+                self._stopping.wait(self.RECONNECT_SECONDS)
+
+    def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -244,4 +283,4 @@ class PgListener:
         except Exception as exc:  # the thread then ends at its next timeout
             log.debug("could not wake the LISTEN thread (%s)", exc)
         self._thread.join(timeout=2)
-        self._connection.close()
+        self._close()
