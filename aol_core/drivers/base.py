@@ -153,6 +153,10 @@ class Driver(Protocol):
         """Insert execution-log rows."""
         ...
 
+    def estimated_actions(self, conn: Connection) -> int | None:
+        """The planner's estimate of how many actions the table holds, None without one."""
+        ...
+
     def notify(self, conn: Connection) -> None:
         """Tell idle workers, when ``conn``'s transaction commits, that work arrived."""
         ...

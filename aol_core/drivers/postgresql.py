@@ -197,6 +197,12 @@ class PostgreSQLDriver:
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         _binary(conn, _INSERT_LOGS, _columns(rows, _LOG_COLUMNS)).close()
 
+    def estimated_actions(self, conn: Connection) -> int | None:
+        # Kept by VACUUM and ANALYZE (autovacuum); -1 until the table was first looked at.
+        rows = conn.scalar(text(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = 'aol_actions'::regclass"))
+        return None if rows is None or rows < 0 else int(rows)
+
     def notify(self, conn: Connection) -> None:
         # Delivered at commit; PostgreSQL folds identical notifications in one transaction.
         conn.execute(text(f"NOTIFY {CHANNEL}"))

@@ -132,6 +132,10 @@ class SQLiteDriver:
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(logs), list(rows))
 
+    def estimated_actions(self, conn: Connection) -> int | None:
+        """SQLite keeps no running estimate: the finished-history index is counted instead."""
+        return None
+
     def notify(self, conn: Connection) -> None:
         """SQLite has no notification channel; idle workers poll."""
 
