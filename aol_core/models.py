@@ -124,13 +124,15 @@ class Action(Base):
         ),
         CheckConstraint("max_attempts >= 1", name="max_attempts"),
         # A claim reads this index in claim order, one action type at a time, so a backlog
-        # of other types is never walked; finished history never enters it.
+        # of other types is never walked; finished history never enters it. With the status
+        # last, it alone answers how many wait, by type and status.
         Index(
             "ix_aol_actions_claim",
             "action_type",
             text("priority DESC"),
             "not_before",
             "id",
+            "status",
             sqlite_where=text("status IN ('PENDING','RETRY')"),
             postgresql_where=text("status IN ('PENDING','RETRY')"),
         ),

@@ -471,13 +471,15 @@ def prune(
     so enqueuing one of them again does not run it again.
 
     Deletes in chunks, each its own short transaction, while ``keep_going()`` says so, and
-    returns how many went. Reads the finished-history index, oldest first.
+    returns how many went. Walks the finished-history index oldest first, so each chunk
+    reads about as many rows as it deletes however much history there is.
     """
     kept = () if include_failed else (Status.FAILED.value, Status.DLQ.value)
     doomed = IS_FINISHED & actions.c.status.in_(
         [status for status in FINISHED if status not in kept]
     ) & (actions.c.finished_at < older_than)
-    chunk = select(actions.c.id).where(doomed).limit(PRUNE_CHUNK).scalar_subquery()
+    chunk = (select(actions.c.id).where(doomed).order_by(actions.c.finished_at)
+             .limit(PRUNE_CHUNK).scalar_subquery())
     statement = (
         delete(actions)
         .where(actions.c.id.in_(chunk), doomed)

@@ -26,7 +26,7 @@ def upgrade() -> None:
     op.drop_index("ix_aol_actions_claim", "aol_actions")
     op.create_index(
         "ix_aol_actions_claim", "aol_actions",
-        ["action_type", sa.text("priority DESC"), "not_before", "id"],
+        ["action_type", sa.text("priority DESC"), "not_before", "id", "status"],
         sqlite_where=CLAIMABLE, postgresql_where=CLAIMABLE,
     )
     op.create_index(
