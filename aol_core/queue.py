@@ -478,22 +478,22 @@ def prune(
     doomed = IS_FINISHED & actions.c.status.in_(
         [status for status in FINISHED if status not in kept]
     ) & (actions.c.finished_at < older_than)
+    # Locked (PostgreSQL) until the chunk's transaction ends, so the rows whose keys are kept
+    # are the rows deleted; SQLite's write lock does the same.
     chunk = (select(actions.c.id).where(doomed).order_by(actions.c.finished_at)
-             .limit(PRUNE_CHUNK).scalar_subquery())
-    statement = (
-        delete(actions)
-        .where(actions.c.id.in_(chunk), doomed)
-        .returning(actions.c.idempotency_key, actions.c.id.label("action_id"),
-                   actions.c.action_type, actions.c.status, actions.c.finished_at)
-    )
+             .limit(PRUNE_CHUNK).with_for_update(skip_locked=True))
+    key_columns = ("idempotency_key", "action_id", "action_type", "status", "finished_at")
     total = 0
     while True:
         with engine.begin() as conn:
-            gone = [dict(row._mapping) for row in conn.execute(statement)]
-            if gone:
-                conn.execute(insert(pruned_keys), gone)
-        total += len(gone)
-        if len(gone) < PRUNE_CHUNK or not keep_going():
+            ids = list(conn.execute(chunk).scalars())
+            if ids:
+                conn.execute(insert(pruned_keys).from_select(key_columns, select(
+                    actions.c.idempotency_key, actions.c.id, actions.c.action_type,
+                    actions.c.status, actions.c.finished_at).where(actions.c.id.in_(ids))))
+                conn.execute(delete(actions).where(actions.c.id.in_(ids)))
+        total += len(ids)
+        if len(ids) < PRUNE_CHUNK or not keep_going():
             return total
 
 
