@@ -147,6 +147,7 @@ class Action(Base):
         Index(
             "ix_aol_actions_finished",
             "finished_at",
+            "id",
             sqlite_where=text(FINISHED_SQL),
             postgresql_where=text(FINISHED_SQL),
         ),

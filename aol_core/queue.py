@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, case, delete, insert, literal, select, tuple_, update
+from sqlalchemy import Engine, case, delete, insert, literal, select, true, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -478,15 +478,25 @@ def prune(
     doomed = IS_FINISHED & actions.c.status.in_(
         [status for status in FINISHED if status not in kept]
     ) & (actions.c.finished_at < older_than)
-    # Locked (PostgreSQL) until the chunk's transaction ends, so the rows whose keys are kept
-    # are the rows deleted; SQLite's write lock does the same.
-    chunk = (select(actions.c.id).where(doomed).order_by(actions.c.finished_at)
-             .limit(PRUNE_CHUNK).with_for_update(skip_locked=True))
     key_columns = ("idempotency_key", "action_id", "action_type", "status", "finished_at")
     total = 0
+    after: tuple[datetime, int] | None = None
     while True:
+        # Each chunk starts where the last ended, so no chunk walks past the index entries
+        # of rows deleted before it (PostgreSQL keeps them until VACUUM). Locked (PostgreSQL)
+        # until the chunk's transaction ends, so the rows whose keys are kept are the rows
+        # deleted; SQLite's write lock does the same.
+        chunk = (
+            select(actions.c.id, actions.c.finished_at)
+            .where(doomed, true() if after is None
+                   else tuple_(actions.c.finished_at, actions.c.id) > tuple_(*after))
+            .order_by(actions.c.finished_at, actions.c.id)
+            .limit(PRUNE_CHUNK)
+            .with_for_update(skip_locked=True)
+        )
         with engine.begin() as conn:
-            ids = list(conn.execute(chunk).scalars())
+            rows = conn.execute(chunk).all()
+            ids = [row.id for row in rows]
             if ids:
                 conn.execute(insert(pruned_keys).from_select(key_columns, select(
                     actions.c.idempotency_key, actions.c.id, actions.c.action_type,
@@ -495,6 +505,7 @@ def prune(
         total += len(ids)
         if len(ids) < PRUNE_CHUNK or not keep_going():
             return total
+        after = (rows[-1].finished_at, rows[-1].id)
 
 
 def prune_keys(engine: Engine, older_than: datetime) -> int:

@@ -39,12 +39,14 @@ COLUMNS = ("action_type, payload, idempotency_key, status, priority, attempts, m
 def rows_sql(dialect: str, n: int, action_type: str, status: str, age_days: float,
              prefix: str) -> str:
     """INSERT of ``n`` actions, due (and, if finished, finished) ``age_days`` ago."""
+    # a millisecond apart, as actions finish one after another
     if dialect == "postgresql":
-        when = f"now() - interval '{age_days} days'"
+        when = f"now() - interval '{age_days} days' + g * interval '1 millisecond'"
         return (f"INSERT INTO aol_actions ({COLUMNS}) SELECT '{action_type}', '{{}}', "
                 f"'{prefix}' || g, '{status}', 0, 0, 10, {when}, 0, false, {when}, {when}, "
                 f"{when if status == 'SUCCESS' else 'NULL'} FROM generate_series(1, {n}) g")
-    when = f"strftime('%Y-%m-%d %H:%M:%f000', 'now', '-{age_days} days')"
+    when = (f"strftime('%Y-%m-%d %H:%M:%f000', 'now', '-{age_days} days', "
+            f"(i / 1000.0) || ' seconds')")
     return (f"WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n}) "
             f"INSERT INTO aol_actions ({COLUMNS}) SELECT '{action_type}', '{{}}', "
             f"'{prefix}' || i, '{status}', 0, 0, 10, {when}, 0, 0, {when}, {when}, "

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sqlite_where=CLAIMABLE, postgresql_where=CLAIMABLE,
     )
     op.create_index(
-        "ix_aol_actions_finished", "aol_actions", ["finished_at"],
+        "ix_aol_actions_finished", "aol_actions", ["finished_at", "id"],
         sqlite_where=FINISHED, postgresql_where=FINISHED,
     )
     with op.batch_alter_table("aol_control") as control:
