@@ -498,10 +498,11 @@ def prune(
             rows = conn.execute(chunk).all()
             ids = [row.id for row in rows]
             if ids:
+                these = driver_for(conn).one_of(actions.c.id, ids)
                 conn.execute(insert(pruned_keys).from_select(key_columns, select(
                     actions.c.idempotency_key, actions.c.id, actions.c.action_type,
-                    actions.c.status, actions.c.finished_at).where(actions.c.id.in_(ids))))
-                conn.execute(delete(actions).where(actions.c.id.in_(ids)))
+                    actions.c.status, actions.c.finished_at).where(these)))
+                conn.execute(delete(actions).where(these))
         total += len(ids)
         if len(ids) < PRUNE_CHUNK or not keep_going():
             return total

@@ -153,6 +153,10 @@ class Driver(Protocol):
         """Insert execution-log rows."""
         ...
 
+    def one_of(self, column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
+        """``column IN ids`` for thousands of ids, in the form the database reads fastest."""
+        ...
+
     def estimated_actions(self, conn: Connection) -> int | None:
         """The planner's estimate of how many actions the table holds, None without one."""
         ...

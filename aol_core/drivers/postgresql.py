@@ -18,9 +18,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
     Engine,
     Interval,
     String,
+    any_,
     bindparam,
     exists,
     func,
@@ -196,6 +198,10 @@ class PostgreSQLDriver:
 
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         _binary(conn, _INSERT_LOGS, _columns(rows, _LOG_COLUMNS)).close()
+
+    def one_of(self, column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
+        # one array parameter: thousands of separate parameters cost more than the work
+        return column == any_(literal(list(ids), ARRAY(BigInteger())))
 
     def estimated_actions(self, conn: Connection) -> int | None:
         # Kept by VACUUM and ANALYZE (autovacuum); -1 until the table was first looked at.

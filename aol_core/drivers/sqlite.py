@@ -132,6 +132,9 @@ class SQLiteDriver:
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(logs), list(rows))
 
+    def one_of(self, column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
+        return column.in_(ids)
+
     def estimated_actions(self, conn: Connection) -> int | None:
         """SQLite keeps no running estimate: the finished-history index is counted instead."""
         return None
