@@ -532,15 +532,18 @@ def take_pruning_turn(engine: Engine, period: timedelta, now: datetime) -> bool:
     """True for the one worker that claims this ``period``'s turn to prune.
 
     A conditional UPDATE of the control row: of workers asking at once, one matches it and
-    the others find it already stamped. On the database's clock (see ``Driver.time``).
+    the others find it already stamped. On the database's clock (see ``Driver.time``). Reads
+    first, so a worker whose turn it is not takes no write lock.
     """
     driver = driver_for(engine)
     last = control.c.last_pruned_at
+    turn = (control.c.id == 1) & (last.is_(None) | (last <= driver.time(now, -period)))
+    with engine.connect() as conn:
+        if conn.execute(select(control.c.id).where(turn)).first() is None:
+            return False
     with engine.begin() as conn:
         return conn.execute(
-            update(control)
-            .where(control.c.id == 1, last.is_(None) | (last <= driver.time(now, -period)))
-            .values(last_pruned_at=driver.time(now))
+            update(control).where(turn).values(last_pruned_at=driver.time(now))
         ).rowcount == 1
 
 
