@@ -12,7 +12,7 @@ from aol_core import schema
 from aol_core.control import read_flags
 from aol_core.db import mask_url
 from aol_core.drivers import driver_for
-from aol_core.models import IS_CLAIMABLE, IS_FINISHED, IS_RUNNING, Action, Status
+from aol_core.models import IS_CLAIMABLE, IS_RUNNING, Action, Status
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import live_workers
@@ -101,17 +101,16 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
 
 def _counts(conn: Connection, waiting: int, retrying: int) -> tuple[dict[str, int], list[str]]:
     """Actions waiting (counted through the claim index) and running (through the lease
-    index): partial indexes that hold only them. Finished history as one number, estimated
-    where counting it would read millions of rows (PostgreSQL: the table's size estimate
-    less the unfinished), else counted through its own index. Returns the counts and which
-    of them are estimates."""
+    index): partial indexes that hold only them. Finished history, which may be millions of
+    rows, only as an estimate where the database keeps one (PostgreSQL: the table's row
+    estimate less the unfinished); SQLite keeps none, and counting would read it all.
+    Returns the counts and which of them are estimates."""
     counts = {
         Status.PENDING.value: waiting - retrying,
         Status.RETRY.value: retrying,
         Status.RUNNING.value: conn.scalar(select(func.count()).where(IS_RUNNING)) or 0,
     }
     rows = driver_for(conn).estimated_actions(conn)
-    if rows is not None:
-        return {**counts, "finished": max(0, rows - sum(counts.values()))}, ["finished"]
-    finished = conn.scalar(select(func.count()).where(IS_FINISHED)) or 0
-    return {**counts, "finished": finished}, []
+    if rows is None:
+        return counts, []
+    return {**counts, "finished": max(0, rows - sum(counts.values()))}, ["finished"]

@@ -136,7 +136,7 @@ class SQLiteDriver:
         return column.in_(ids)
 
     def estimated_actions(self, conn: Connection) -> int | None:
-        """SQLite keeps no running estimate: the finished-history index is counted instead."""
+        """SQLite keeps no running estimate (only ``ANALYZE`` writes one)."""
         return None
 
     def notify(self, conn: Connection) -> None:
