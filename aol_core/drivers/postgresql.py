@@ -256,7 +256,11 @@ class PgListener:
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg
 
-        connection = psycopg.connect(self._conninfo, autocommit=True)
+        # Keepalives: a server that vanished without closing the connection (a machine gone,
+        # a network partition) is noticed within about a minute, not hours later.
+        connection = psycopg.connect(self._conninfo, autocommit=True, keepalives=1,
+                                     keepalives_idle=30, keepalives_interval=10,
+                                     keepalives_count=3)
         connection.execute(f"LISTEN {CHANNEL}")
         return connection
 
