@@ -16,6 +16,7 @@ from aol_core.errors import ConfigError
 from aol_core.timeutil import parse_duration
 
 DEFAULT_DATABASE_URL = "sqlite:///aol.db"
+DEFAULT_KEY_RETENTION = timedelta(days=30)
 
 T = TypeVar("T")
 
@@ -41,6 +42,10 @@ class Settings:
     retry_max_seconds: float = 3600.0
     #: finished SUCCESS and CANCELLED actions older than this are pruned (0: keep forever)
     retention: timedelta = timedelta(days=7)
+    #: idempotency keys of pruned actions are remembered this long after the action finished
+    #: (0: forever), so enqueuing one again returns the old action instead of running it;
+    #: at least ``retention`` (None: 30 days, or ``retention`` if longer)
+    key_retention: timedelta | None = None
     #: distribution names to load (None: all installed; empty: none)
     plugins: tuple[str, ...] | None = None
     #: distribution names never to load
@@ -51,6 +56,20 @@ class Settings:
     max_payload_depth: int = limits.DEFAULT_MAX_PAYLOAD_DEPTH
     #: largest artifact a handler may record, in bytes
     max_artifact_bytes: int = limits.DEFAULT_MAX_ARTIFACT_BYTES
+
+    def __post_init__(self) -> None:
+        if self.key_retention and self.key_retention < self.retention:
+            raise ConfigError(
+                f"AOL_KEY_RETENTION ({self.key_retention}) must be at least AOL_RETENTION "
+                f"({self.retention}): a pruned action's key must outlive the action"
+            )
+
+    @property
+    def keys_kept_for(self) -> timedelta:
+        """How long a pruned action's idempotency key is remembered (0: forever)."""
+        if self.key_retention is not None:
+            return self.key_retention
+        return max(DEFAULT_KEY_RETENTION, self.retention) if self.retention else timedelta(0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -114,6 +133,7 @@ ENV_NAMES = {
     "retry_base_seconds": "AOL_RETRY_BASE_SECONDS",
     "retry_max_seconds": "AOL_RETRY_MAX_SECONDS",
     "retention": "AOL_RETENTION",
+    "key_retention": "AOL_KEY_RETENTION",
     "plugins": "AOL_PLUGINS",
     "disabled_plugins": "AOL_DISABLE_PLUGINS",
     "max_payload_bytes": "AOL_MAX_PAYLOAD_BYTES",
@@ -131,6 +151,7 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "retry_base_seconds": _number(float, 0),
     "retry_max_seconds": _number(float, 0),
     "retention": _duration,
+    "key_retention": _duration,
     "plugins": _names,
     "disabled_plugins": _names,
     "max_payload_bytes": _number(int, 2),

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import Connection
 
 from aol_core import scheduler, schema
 from aol_core.control import read_flags
 from aol_core.db import mask_url
-from aol_core.models import IS_CLAIMABLE, Action, Status
+from aol_core.drivers import driver_for
+from aol_core.models import IS_CLAIMABLE, IS_RUNNING, Action, Status
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import live_workers
@@ -29,6 +31,8 @@ class HealthReport:
     checks: list[Check] = field(default_factory=list)
     workers: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: keys of ``counts`` that are the database's estimate, not a count
+    estimated: list[str] = field(default_factory=list)
     flags: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -60,15 +64,19 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         flags = read_flags(conn)
         report.flags = {"paused": flags.paused, "killed": flags.killed,
                         "proof_mode": flags.proof_mode}
-        report.counts = dict(conn.execute(
-            select(Action.status, func.count()).group_by(Action.status)).all())
+        # one walk of the claim index, in its order: no sorting however many wait
+        waiting_by_type = conn.execute(
+            select(Action.action_type, func.count(),
+                   func.count().filter(Action.status == Status.RETRY.value))
+            .where(IS_CLAIMABLE).group_by(Action.action_type)).all()
+        waiting = {action_type: n for action_type, n, _ in waiting_by_type}
+        retrying = sum(r for _, _, r in waiting_by_type)
+        report.counts, report.estimated = _counts(conn, sum(waiting.values()), retrying)
         live = live_workers(conn, now)
-        waiting = dict(conn.execute(
-            select(Action.action_type, func.count())
-            .where(IS_CLAIMABLE).group_by(Action.action_type)).all())
         held, oldest_held = conn.execute(
             select(func.count(), func.min(Action.updated_at))
             .where(Action.status == Status.HELD.value)).one()
+        report.counts[Status.HELD.value] = held
         schedules = scheduler.statuses(conn, registry, now)
     report.workers = [
         {"name": w.name, "host": w.host, "pid": w.pid, "action_types": w.action_types,
@@ -106,3 +114,20 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         or f"{len(schedules)} schedule(s), all routable",
     )
     return report
+
+
+def _counts(conn: Connection, waiting: int, retrying: int) -> tuple[dict[str, int], list[str]]:
+    """Actions waiting (counted through the claim index) and running (through the lease
+    index): partial indexes that hold only them. Finished history, which may be millions of
+    rows, only as an estimate where the database keeps one (PostgreSQL: the table's row
+    estimate less the unfinished); SQLite keeps none, and counting would read it all.
+    Returns the counts and which of them are estimates."""
+    counts = {
+        Status.PENDING.value: waiting - retrying,
+        Status.RETRY.value: retrying,
+        Status.RUNNING.value: conn.scalar(select(func.count()).where(IS_RUNNING)) or 0,
+    }
+    rows = driver_for(conn).estimated_actions(conn)
+    if rows is None:
+        return counts, []
+    return {**counts, "finished": max(0, rows - sum(counts.values()))}, ["finished"]

@@ -46,6 +46,8 @@ class Status(StrEnum):
 
 CLAIMABLE = (Status.PENDING.value, Status.RETRY.value)
 FINISHED = (Status.SUCCESS.value, Status.FAILED.value, Status.DLQ.value, Status.CANCELLED.value)
+#: the condition of the finished-history index, as SQL
+FINISHED_SQL = "status IN (" + ",".join(f"'{s}'" for s in FINISHED) + ")"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -123,12 +125,16 @@ class Action(Base):
             name="status",
         ),
         CheckConstraint("max_attempts >= 1", name="max_attempts"),
-        # The claim reads this index in claim order; finished history never enters it.
+        # A claim reads this index in claim order, one action type at a time, so a backlog
+        # of other types is never walked; finished history never enters it. With the status
+        # last, it alone answers how many wait, by type and status.
         Index(
             "ix_aol_actions_claim",
+            "action_type",
             text("priority DESC"),
             "not_before",
             "id",
+            "status",
             sqlite_where=text("status IN ('PENDING','RETRY')"),
             postgresql_where=text("status IN ('PENDING','RETRY')"),
         ),
@@ -138,6 +144,14 @@ class Action(Base):
             "lease_expires_at",
             sqlite_where=text("status = 'RUNNING'"),
             postgresql_where=text("status = 'RUNNING'"),
+        ),
+        # Pruning reads finished history oldest first, and only finished history.
+        Index(
+            "ix_aol_actions_finished",
+            "finished_at",
+            "id",
+            sqlite_where=text(FINISHED_SQL),
+            postgresql_where=text(FINISHED_SQL),
         ),
     )
 
@@ -192,8 +206,25 @@ class Control(Base):
     killed: Mapped[bool] = mapped_column(Boolean, default=False)
     proof_mode: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
+    #: when a worker last took its turn to prune (on the database's clock), so one worker
+    #: prunes per period
+    last_pruned_at: Mapped[datetime | None]
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class PrunedKey(Base):
+    """The idempotency key of a pruned action, kept longer than the action (AOL_KEY_RETENTION)
+    so enqueuing it again returns the old outcome instead of running it again."""
+
+    __tablename__ = "aol_pruned_keys"
+
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    action_id: Mapped[int] = mapped_column(ID)
+    action_type: Mapped[str] = mapped_column(String(100))
+    #: the action's final status when it was pruned
+    status: Mapped[str] = mapped_column(String(16))
+    finished_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Worker(Base):
@@ -259,9 +290,11 @@ actions_table = cast(Table, Action.__table__)
 # partial index only when the query repeats its WHERE terms, and a bound parameter does not.
 IS_CLAIMABLE = actions_table.c.status.in_([literal_column(f"'{s}'") for s in CLAIMABLE])
 IS_RUNNING = actions_table.c.status == literal_column(f"'{Status.RUNNING.value}'")
+IS_FINISHED = actions_table.c.status.in_([literal_column(f"'{s}'") for s in FINISHED])
 logs_table = cast(Table, ExecutionLog.__table__)
 artifacts_table = cast(Table, Artifact.__table__)
 control_table = cast(Table, Control.__table__)
 workers_table = cast(Table, Worker.__table__)
 schedules_table = cast(Table, ScheduleDefinition.__table__)
 schedule_state_table = cast(Table, ScheduleState.__table__)
+pruned_keys_table = cast(Table, PrunedKey.__table__)

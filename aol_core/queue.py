@@ -14,10 +14,22 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Text, case, cast, delete, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    Engine,
+    Text,
+    case,
+    cast,
+    delete,
+    insert,
+    literal,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -25,7 +37,6 @@ from aol_core import limits
 from aol_core.config import Settings
 from aol_core.context import LogEntry, PendingArtifact
 from aol_core.drivers import Claim, driver_for
-from aol_core.drivers.base import DUE
 from aol_core.errors import (
     ActionNotFound,
     IdempotencyConflict,
@@ -36,6 +47,7 @@ from aol_core.errors import (
 from aol_core.models import (
     CLAIMABLE,
     FINISHED,
+    IS_FINISHED,
     IS_RUNNING,
     Action,
     ExecutionLog,
@@ -44,7 +56,9 @@ from aol_core.models import (
 )
 from aol_core.models import actions_table as actions
 from aol_core.models import artifacts_table as artifacts
+from aol_core.models import control_table as control
 from aol_core.models import logs_table as logs
+from aol_core.models import pruned_keys_table as pruned_keys
 from aol_core.plugins import ActionCatalog, installed_catalog
 from aol_core.timeutil import require_aware, utcnow
 
@@ -54,8 +68,6 @@ log = logging.getLogger("aol.queue")
 KEY_CHUNK = 1000
 #: actions deleted per transaction when pruning
 PRUNE_CHUNK = 5000
-#: a bulk enqueue this large refreshes the planner's statistics (PostgreSQL)
-REFRESH_STATISTICS_AFTER = 10_000
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,7 @@ def enqueue_many(
     settings = settings if settings is not None else Settings.from_env()
     conn = session.connection()
     now = utcnow()
+    items = list(items)
     rows = [_row(item, now, catalog, settings) for item in items]
     _refuse_unknown_types(conn, {row["action_type"] for row in rows}, catalog, force)
 
@@ -127,14 +140,20 @@ def enqueue_many(
         first = wanted.setdefault(row["idempotency_key"], row)
         if first is not row:
             _check_same(first, row)
+    # Keys the caller chose may name actions pruned already: those are not run again.
+    pruned = _pruned(conn, [item.idempotency_key for item in items if item.idempotency_key])
+    for key, found in pruned.items():
+        if found["action_type"] != wanted[key]["action_type"]:
+            _check_same(found, wanted[key])
     driver = driver_for(conn)
-    inserted = driver.insert_actions(conn, list(wanted.values()))
-    if len(inserted) >= REFRESH_STATISTICS_AFTER:
-        driver.refresh_statistics(conn)
-    existing = _existing(conn, [key for key in wanted if key not in inserted])
+    inserted = driver.insert_actions(
+        conn, [row for key, row in wanted.items() if key not in pruned])
+    existing = _existing(conn, [key for key in wanted if key not in inserted and
+                                key not in pruned])
     for key, found in existing.items():
         _check_same(found, wanted[key])
-    if any(wanted[key]["not_before"] <= now for key in inserted):
+    existing.update(pruned)
+    if any(_due_now(wanted[key], now) for key in inserted):
         driver.notify(conn)
 
     results = []
@@ -175,7 +194,8 @@ def _row(
         max_attempts = settings.max_attempts if spec_default is None else spec_default
     if max_attempts < 1:
         raise InvalidPayload(f"max_attempts must be at least 1, not {max_attempts}")
-    not_before = now if item.not_before is None else require_aware(item.not_before, "not_before")
+    # None: due at once, on the clock the driver keeps due times by
+    not_before = None if item.not_before is None else require_aware(item.not_before, "not_before")
     return {
         "action_type": item.action_type,
         "payload": payload,
@@ -261,6 +281,22 @@ def _comparable(stored: str) -> str:
 _ENCODE = json.JSONEncoder(sort_keys=True).encode
 
 
+def _pruned(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Keys of pruned actions among ``keys``, with the action's id, type and final status."""
+    found: dict[str, dict[str, Any]] = {}
+    columns = (pruned_keys.c.idempotency_key, pruned_keys.c.action_id.label("id"),
+               pruned_keys.c.action_type, pruned_keys.c.status)
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        for row in conn.execute(select(*columns).where(pruned_keys.c.idempotency_key.in_(chunk))):
+            found[row.idempotency_key] = dict(row._mapping)
+    return found
+
+
+def _due_now(row: dict[str, Any], now: datetime) -> bool:
+    return row["not_before"] is None or row["not_before"] <= now
+
+
 def _check_same(existing: dict[str, Any], new: dict[str, Any]) -> None:
     """Both payloads are JSON text with sorted keys, so equal objects compare equal."""
     if existing["action_type"] != new["action_type"] or existing["payload"] != new["payload"]:
@@ -294,7 +330,10 @@ def settle(
     error: str | None = None,
     retry_at: datetime | None = None,
 ) -> bool:
-    """Move a claimed action out of RUNNING; False if the claim no longer holds the lease."""
+    """Move a claimed action out of RUNNING; False if the claim no longer holds the lease.
+
+    ``retry_at`` is on the caller's clock, like ``now``: the action is due as long after the
+    database's now as ``retry_at`` is after ``now``."""
     values: dict[str, Any] = {
         "status": status.value,
         "lease_owner": None,
@@ -306,7 +345,7 @@ def settle(
     if status.value in FINISHED:
         values["finished_at"] = now
     if retry_at is not None:
-        values["not_before"] = retry_at
+        values["not_before"] = driver_for(conn).time(now, retry_at - now)
     return conn.execute(update(actions).where(_fenced(claim)).values(**values)).rowcount == 1
 
 
@@ -376,35 +415,49 @@ def release(engine: Engine, claims: Sequence[Claim], now: datetime) -> int:
     return released
 
 
-def rescue_expired(engine: Engine, now: datetime, worker: str) -> list[tuple[int, str]]:
-    """Return actions whose lease ran out to RETRY, or DLQ when no attempts are left.
+def rescue_expired(
+    engine: Engine, now: datetime, worker: str, settings: Settings
+) -> list[tuple[int, str]]:
+    """Return actions whose lease ran out to RETRY after the retry backoff (a crash is a
+    failure too), or to DLQ when no attempts are left.
 
-    Reads first, so an idle worker takes no write lock when nothing expired.
+    Reads first, so an idle worker takes no write lock when nothing expired. Leases run out
+    on the database's clock (see ``Driver.time``).
     """
-    expired = IS_RUNNING & (actions.c.lease_expires_at < now)
+    driver = driver_for(engine)
+    expired = IS_RUNNING & (actions.c.lease_expires_at < driver.time(now))
     with engine.connect() as conn:
-        if conn.execute(select(actions.c.id).where(expired).limit(1)).first() is None:
-            return []
+        found = conn.execute(
+            select(actions.c.id, actions.c.fencing_token, actions.c.attempts).where(expired)
+        ).all()
+    if not found:
+        return []
     out_of_attempts = actions.c.attempts >= actions.c.max_attempts
-    statement = (
-        update(actions)
-        .where(expired)
-        .values(
-            status=case((out_of_attempts, Status.DLQ.value), else_=Status.RETRY.value),
-            finished_at=case((out_of_attempts, now), else_=None),
-            last_error=literal("lease expired: worker ")
-            + actions.c.lease_owner
-            + literal(" stopped renewing it during attempt ")
-            + actions.c.attempts.cast(actions.c.last_error.type),
-            lease_owner=None,
-            lease_expires_at=None,
-            not_before=now,
-            updated_at=now,
-        )
-        .returning(actions.c.id, actions.c.status, actions.c.attempts, actions.c.last_error)
-    )
+    rescued: list[Any] = []
     with engine.begin() as conn:
-        rescued = list(conn.execute(statement))
+        for action in found:  # one statement each: each gets its own backoff
+            backoff = timedelta(seconds=backoff_seconds(action.attempts, settings))
+            statement = (
+                update(actions)
+                .where(actions.c.id == action.id,
+                       actions.c.fencing_token == action.fencing_token, expired)
+                .values(
+                    status=case((out_of_attempts, Status.DLQ.value), else_=Status.RETRY.value),
+                    finished_at=case((out_of_attempts, now), else_=None),
+                    last_error=literal("lease expired: worker ")
+                    + actions.c.lease_owner
+                    + literal(" stopped renewing it during attempt ")
+                    + actions.c.attempts.cast(actions.c.last_error.type),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    not_before=case((out_of_attempts, actions.c.not_before),
+                                    else_=driver.time(now, backoff)),
+                    updated_at=now,
+                )
+                .returning(actions.c.id, actions.c.status, actions.c.attempts,
+                           actions.c.last_error)
+            )
+            rescued.extend(conn.execute(statement))
         entries = [
             {
                 "action_id": row.id,
@@ -424,7 +477,10 @@ def rescue_expired(engine: Engine, now: datetime, worker: str) -> list[tuple[int
 
 
 def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until: datetime) -> None:
+    """Extend the leases of ``claims`` still held by ``worker``: ``until`` is on the caller's
+    clock and counts from the database's now (see ``Driver.time``)."""
     if claims:
+        now = utcnow()
         conn.execute(
             update(actions)
             .where(
@@ -434,7 +490,7 @@ def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until:
                     [(c.id, c.fencing_token) for c in claims]
                 ),
             )
-            .values(lease_expires_at=until)
+            .values(lease_expires_at=driver_for(conn).time(now, until - now))
         )
 
 
@@ -484,26 +540,84 @@ def prune(
 ) -> int:
     """Delete finished actions (with their logs and artifacts) that finished before
     ``older_than``: SUCCESS and CANCELLED, plus FAILED and DLQ if ``include_failed``.
+    Their idempotency keys stay behind (in ``aol_pruned_keys``, until :func:`prune_keys`),
+    so enqueuing one of them again does not run it again.
 
     Deletes in chunks, each its own short transaction, while ``keep_going()`` says so, and
-    returns how many went.
+    returns how many went. Walks the finished-history index oldest first, so each chunk
+    reads about as many rows as it deletes however much history there is.
     """
     kept = () if include_failed else (Status.FAILED.value, Status.DLQ.value)
-    statuses = [status for status in FINISHED if status not in kept]
-    doomed = (
-        select(actions.c.id)
-        .where(actions.c.status.in_(statuses), actions.c.finished_at < older_than)
+    doomed = IS_FINISHED & actions.c.status.in_(
+        [status for status in FINISHED if status not in kept]
+    ) & (actions.c.finished_at < older_than)
+    key_columns = ("idempotency_key", "action_id", "action_type", "status", "finished_at")
+    total = 0
+    after: tuple[datetime, int] | None = None
+    while True:
+        # Each chunk starts where the last ended, so no chunk walks past the index entries
+        # of rows deleted before it (PostgreSQL keeps them until VACUUM). Locked (PostgreSQL)
+        # until the chunk's transaction ends, so the rows whose keys are kept are the rows
+        # deleted; SQLite's write lock does the same.
+        chunk = (
+            select(actions.c.id, actions.c.finished_at)
+            .where(doomed, true() if after is None
+                   else tuple_(actions.c.finished_at, actions.c.id) > tuple_(*after))
+            .order_by(actions.c.finished_at, actions.c.id)
+            .limit(PRUNE_CHUNK)
+            .with_for_update(skip_locked=True)
+        )
+        with engine.begin() as conn:
+            rows = conn.execute(chunk).all()
+            ids = [row.id for row in rows]
+            if ids:
+                these = driver_for(conn).one_of(actions.c.id, ids)
+                conn.execute(insert(pruned_keys).from_select(key_columns, select(
+                    actions.c.idempotency_key, actions.c.id, actions.c.action_type,
+                    actions.c.status, actions.c.finished_at).where(these)))
+                conn.execute(delete(actions).where(these))
+        total += len(ids)
+        if len(ids) < PRUNE_CHUNK or not keep_going():
+            return total
+        after = (rows[-1].finished_at, rows[-1].id)
+
+
+def prune_keys(engine: Engine, older_than: datetime) -> int:
+    """Forget the idempotency keys of pruned actions that finished before ``older_than``."""
+    chunk = (
+        select(pruned_keys.c.idempotency_key)
+        .where(pruned_keys.c.finished_at < older_than)
         .limit(PRUNE_CHUNK)
+        .scalar_subquery()
     )
     total = 0
     while True:
         with engine.begin() as conn:
             deleted = conn.execute(
-                delete(actions).where(actions.c.id.in_(doomed.scalar_subquery()))
+                delete(pruned_keys).where(pruned_keys.c.idempotency_key.in_(chunk))
             ).rowcount
         total += deleted
-        if deleted < PRUNE_CHUNK or not keep_going():
+        if deleted < PRUNE_CHUNK:
             return total
+
+
+def take_pruning_turn(engine: Engine, period: timedelta, now: datetime) -> bool:
+    """True for the one worker that claims this ``period``'s turn to prune.
+
+    A conditional UPDATE of the control row: of workers asking at once, one matches it and
+    the others find it already stamped. On the database's clock (see ``Driver.time``). Reads
+    first, so a worker whose turn it is not takes no write lock.
+    """
+    driver = driver_for(engine)
+    last = control.c.last_pruned_at
+    turn = (control.c.id == 1) & (last.is_(None) | (last <= driver.time(now, -period)))
+    with engine.connect() as conn:
+        if conn.execute(select(control.c.id).where(turn)).first() is None:
+            return False
+    with engine.begin() as conn:
+        return conn.execute(
+            update(control).where(turn).values(last_pruned_at=driver.time(now))
+        ).rowcount == 1
 
 
 
@@ -543,7 +657,7 @@ def retry_action(session: Session, action_id: int) -> Action:
                            else_=Status.PENDING.value),
             "max_attempts": case((actions.c.max_attempts > actions.c.attempts,
                                   actions.c.max_attempts), else_=actions.c.attempts + 1),
-            "not_before": utcnow(),
+            "not_before": driver_for(session.connection()).time(utcnow()),
             "finished_at": None,
         },
         "only FAILED, DLQ or CANCELLED can be retried",
@@ -609,5 +723,4 @@ def _operator_log(session: Session, action: Action, message: str) -> None:
 
 def has_due(conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
     """A read-only look for claimable work, so idle workers poll without taking write locks."""
-    params = {"b_now": now, "b_types": list(action_types), "b_limit": 1}
-    return conn.execute(DUE, params).first() is not None
+    return driver_for(conn).has_due(conn, action_types, now)

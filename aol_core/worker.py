@@ -23,7 +23,7 @@ import sqlalchemy
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aol_core import queue, scheduler, worker_registry
+from aol_core import pruning, queue, scheduler, worker_registry
 from aol_core.config import Settings
 from aol_core.control import Flags, read_flags
 from aol_core.db import mask_url
@@ -35,8 +35,8 @@ from aol_core.timeutil import utcnow
 
 log = logging.getLogger("aol.worker")
 
-#: how often a worker prunes finished actions older than the retention setting
-PRUNE_EVERY_SECONDS = 3600
+#: how often a worker asks whether it is its turn to prune (one worker prunes per hour)
+PRUNE_EVERY_SECONDS = 300
 #: how often a worker ticks the schedules (each slot is enqueued once, whoever ticks)
 SCHEDULE_TICK_SECONDS = 1.0
 #: handlers faster than this (moving average) share transactions with their batch-mates
@@ -213,12 +213,14 @@ class Worker:
         if clock - loop.last_tick >= SCHEDULE_TICK_SECONDS:
             scheduler.tick(self.engine, self.registry, settings=settings)
             loop.last_tick = clock
-        if settings.retention and clock - loop.last_prune >= PRUNE_EVERY_SECONDS:
-            pruned = queue.prune(self.engine, utcnow() - settings.retention,
-                                 keep_going=lambda: not (self.stopping.is_set() or self.signalled))
-            if pruned:
-                log.info("pruned %d finished action(s) older than %s", pruned,
-                         settings.retention)
+        if clock - loop.last_prune >= PRUNE_EVERY_SECONDS:
+            pruned = pruning.prune_if_my_turn(
+                self.engine, settings, utcnow(),
+                keep_going=lambda: not (self.stopping.is_set() or self.signalled))
+            if pruned is not None and any(vars(pruned).values()):
+                log.info("pruned %d finished action(s) older than %s, %d idempotency key(s) "
+                         "and %d registration(s) of workers long gone", pruned.actions,
+                         settings.retention, pruned.keys, pruned.workers)
             loop.last_prune = clock
         # Claim the next batch when the claimed-but-unstarted buffer is half empty.
         limit = self._claim_limit()
@@ -254,7 +256,8 @@ class Worker:
         return claims
 
     def _rescue(self) -> None:
-        for action_id, status in queue.rescue_expired(self.engine, utcnow(), self.name):
+        for action_id, status in queue.rescue_expired(self.engine, utcnow(), self.name,
+                                                      self.settings):
             log.warning("action %s: lease expired; now %s", action_id, status)
 
     def _sleep(self, seconds: float) -> None:

@@ -81,3 +81,8 @@ def live_workers(conn: Connection, now: datetime) -> list[Any]:
             select(workers).where(workers.c.stopped_at.is_(None), workers.c.alive_until > now)
         )
     )
+
+
+def prune_gone(conn: Connection, gone_before: datetime) -> int:
+    """Delete registrations of workers stopped, or silent, since before ``gone_before``."""
+    return int(conn.execute(delete(workers).where(workers.c.alive_until < gone_before)).rowcount)

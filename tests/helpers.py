@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from aol_core.models import Action
+from aol_core.models import Action, Status
 
 
 def aol(*args: str, db_url: str, env: dict[str, str] | None = None,
@@ -32,3 +33,15 @@ def fetch(sessions: sessionmaker[Session], action_id: int) -> Action:
         action = session.get(Action, action_id)
         assert action is not None
         return action
+
+
+def pass_time(engine: Engine, elapsed: timedelta) -> None:
+    """Move every running action's lease end back by ``elapsed``, as if that much time had
+    passed on every clock (PostgreSQL's leases run on the database's, which tests cannot
+    set)."""
+    with engine.begin() as conn:
+        leases = conn.execute(select(Action.id, Action.lease_expires_at)
+                              .where(Action.status == Status.RUNNING.value)).all()
+        for action_id, expires in leases:
+            conn.execute(update(Action).where(Action.id == action_id)
+                         .values(lease_expires_at=expires - elapsed))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,11 +67,11 @@ def test_claim_leases_the_row_and_counts_an_attempt(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     (action_id,) = add(sessions, NewAction("TEST_NOOP", {"x": 1}, idempotency_key="k"))
-    now = datetime.now(UTC)
-    (taken,) = claim(engine, worker="w-lease", now=now)
+    (taken,) = claim(engine, worker="w-lease")
     row = fetch(sessions, action_id)
     assert (row.status, row.attempts, row.lease_owner) == (Status.RUNNING, 1, "w-lease")
-    assert row.lease_expires_at == now + timedelta(seconds=30)
+    assert row.started_at is not None
+    assert row.lease_expires_at == row.started_at + timedelta(seconds=30)
     assert (taken.attempt, taken.fencing_token, taken.payload, taken.idempotency_key) == (
         1, row.fencing_token, {"x": 1}, "k")
 

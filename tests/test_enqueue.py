@@ -187,12 +187,10 @@ def test_not_before_in_the_future_is_kept(sessions: sessionmaker[Session]) -> No
         when, 5, 2, True)
 
 
-def test_a_bulk_enqueue_past_the_statistics_threshold_is_claimable_in_order(
+def test_a_bulk_enqueue_of_ten_thousand_gets_one_id_each(
     sessions: sessionmaker[Session],
 ) -> None:
-    from aol_core.queue import REFRESH_STATISTICS_AFTER
-
-    n = REFRESH_STATISTICS_AFTER
+    n = 10_000
     items = [NewAction("TEST_NOOP", {"i": i}, priority=i % 3) for i in range(n)]
     with sessions() as session, session.begin():
         done = enqueue_many(session, items)

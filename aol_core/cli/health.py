@@ -21,13 +21,15 @@ def run_health(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         print_json({"healthy": report.healthy, "database": report.database,
                     "checks": [asdict(c) for c in report.checks], "workers": report.workers,
-                    "counts": report.counts, "flags": report.flags})
+                    "counts": report.counts, "estimated_counts": report.estimated,
+                    "flags": report.flags})
     else:
         print(f"database: {report.database}")
         for check in report.checks:
             print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
         if report.counts:
-            print("actions: " + ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())))
+            print("actions: " + ", ".join(
+                f"{k} {'~' if k in report.estimated else ''}{v}" for k, v in report.counts.items()))
         if any(report.flags.values()):
             print("switches on: " + ", ".join(k for k, v in report.flags.items() if v))
         print("healthy" if report.healthy else "UNHEALTHY")

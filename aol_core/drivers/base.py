@@ -9,17 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Text, bindparam, cast, insert, select, update
+from sqlalchemy import Engine, Text, bindparam, cast, insert, update
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import ColumnElement, Executable
 
 from aol_core.errors import InvalidPayload
 from aol_core.limits import decode_object
-from aol_core.models import IS_CLAIMABLE, Status
+from aol_core.models import Status
 from aol_core.models import actions_table as actions
 from aol_core.models import logs_table as logs
 
 log = logging.getLogger("aol.worker")
+
+ZERO = timedelta(0)
 
 #: columns a claim returns, in this order; the payload as text, decoded row by row, so one
 #: row that cannot be decoded fails alone instead of failing every claim
@@ -37,28 +39,23 @@ CLAIM_COLUMNS = (
 )
 
 
-#: which actions are due for a claim; bound as b_now, b_types and b_limit
-DUE = (
-    select(actions.c.id)
-    .where(
-        IS_CLAIMABLE,
-        actions.c.not_before <= bindparam("b_now"),
-        actions.c.action_type.in_(bindparam("b_types", expanding=True)),
-    )
-    .order_by(actions.c.priority.desc(), actions.c.not_before, actions.c.id)
-    .limit(bindparam("b_limit"))
-)
+#: claim order, which the claim index (action_type, priority DESC, not_before, id) gives
+#: within one action type
+CLAIM_ORDER = (actions.c.priority.desc(), actions.c.not_before, actions.c.id)
 
-#: what a claim sets; bound as b_worker, b_expires and b_now
-CLAIMED = {
-    "status": Status.RUNNING.value,
-    "attempts": actions.c.attempts + 1,
-    "fencing_token": actions.c.fencing_token + 1,
-    "lease_owner": bindparam("b_worker"),
-    "lease_expires_at": bindparam("b_expires"),
-    "started_at": bindparam("b_now"),
-    "updated_at": bindparam("b_now"),
-}
+
+def claimed(now: ColumnElement[Any], expires: ColumnElement[Any]) -> dict[str, Any]:
+    """What a claim sets, given the claim's time and its lease's end as SQL; the worker is
+    bound as b_worker."""
+    return {
+        "status": Status.RUNNING.value,
+        "attempts": actions.c.attempts + 1,
+        "fencing_token": actions.c.fencing_token + 1,
+        "lease_owner": bindparam("b_worker"),
+        "lease_expires_at": expires,
+        "started_at": now,
+        "updated_at": now,
+    }
 
 
 def run_claim(
@@ -71,9 +68,13 @@ def run_claim(
     lease_seconds: float,
     now: datetime,
 ) -> list[Claim]:
-    """Execute a driver's claim statement (built once, from DUE and CLAIMED) in claim order."""
+    """Execute a driver's claim statement (built once, with :func:`claimed`) in claim order.
+
+    Binds b_now and b_expires on the caller's clock, b_lease as the lease's length, for the
+    statement to use whichever fits its database's clock."""
+    lease = timedelta(seconds=lease_seconds)
     params = {"b_now": now, "b_types": list(action_types), "b_limit": limit,
-              "b_worker": worker, "b_expires": now + timedelta(seconds=lease_seconds)}
+              "b_worker": worker, "b_expires": now + lease, "b_lease": lease}
     with engine.begin() as conn:
         claims = []
         for row in conn.execute(statement, params):
@@ -145,8 +146,20 @@ class Driver(Protocol):
         """Atomically lease up to ``limit`` due actions of ``action_types`` to ``worker``.
 
         Each claimed row becomes RUNNING, counts an attempt, gets a new fencing token and a
-        lease ending ``lease_seconds`` from ``now``. Result is in claim order.
+        lease ending ``lease_seconds`` from now (see :meth:`time` for whose clock). Due
+        means ``not_before`` is not after now. Result is in claim order.
         """
+        ...
+
+    def has_due(self, conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
+        """Whether :meth:`claim` would find work: a read, so idle workers take no locks."""
+        ...
+
+    def time(self, now: datetime, later: timedelta = ZERO) -> ColumnElement[datetime]:
+        """``later`` after the current time, as SQL. Where workers on several machines share
+        the database (PostgreSQL) it is the database's clock, so a worker's skewed clock
+        cannot expire leases or run actions early; on SQLite, one machine, it is ``now``,
+        the caller's."""
         ...
 
     def insert_actions(
@@ -154,7 +167,8 @@ class Driver(Protocol):
     ) -> dict[str, int]:
         """Insert rows whose idempotency key is new; return ``{key: id}`` for those inserted.
 
-        Each row holds every column of a new action, its ``payload`` already JSON text. Any
+        Each row holds every column of a new action, its ``payload`` already JSON text and
+        its ``not_before`` None for "now" (see :meth:`time` for whose clock). Any
         number of rows: the driver splits them into statements as its database needs.
         """
         ...
@@ -169,8 +183,12 @@ class Driver(Protocol):
         """Insert execution-log rows."""
         ...
 
-    def refresh_statistics(self, conn: Connection) -> None:
-        """After a bulk enqueue: let the query planner see how many actions wait."""
+    def one_of(self, column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
+        """``column IN ids`` for thousands of ids, in the form the database reads fastest."""
+        ...
+
+    def estimated_actions(self, conn: Connection) -> int | None:
+        """The planner's estimate of how many actions the table holds, None without one."""
         ...
 
     def follow_explicit_ids(self, conn: Connection, table: str) -> None:

@@ -1,7 +1,11 @@
 """PostgreSQL: ``FOR UPDATE SKIP LOCKED`` in a CTE claims a batch; LISTEN/NOTIFY wakes workers.
 
 The CTE fixes the set of rows before the UPDATE, so a claim never takes more than its limit,
-and concurrent workers skip each other's locked rows instead of waiting on them.
+and concurrent workers skip each other's locked rows instead of waiting on them. It walks the
+claim index once per action type (a LATERAL join over the worker's types), so the plan is an
+index walk whatever the planner's statistics say and a backlog of other types costs nothing.
+Due times and leases are on the database's clock (``statement_timestamp()``), so workers
+whose clocks disagree still agree on what is due and which leases ran out.
 """
 
 from __future__ import annotations
@@ -10,21 +14,73 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Interval,
+    String,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ColumnElement
 
 from aol_core.db import note_write
-from aol_core.drivers.base import CLAIM_COLUMNS, CLAIMED, DUE, Claim, run_claim
+from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, ZERO, Claim, claimed, run_claim
+from aol_core.models import IS_CLAIMABLE, UTCDateTime
 from aol_core.models import actions_table as actions
+
+if TYPE_CHECKING:  # psycopg is optional: SQLite-only installations go without it
+    import psycopg
 
 CHANNEL = "aol_actions"
 log = logging.getLogger("aol.worker")
 
-
-_DUE = DUE.with_for_update(skip_locked=True).cte("due")
+#: the database's clock: when the statement arrived (stable within it, so indexes serve
+#: comparisons with it, and not held back by a long transaction as now() is)
+_NOW = func.statement_timestamp(type_=UTCDateTime())
+#: the worker's action types, one row each, bound as b_types
+_TYPES = (
+    func.unnest(bindparam("b_types", type_=ARRAY(String())))
+    .table_valued("action_type")
+    .render_derived(name="t")
+)
+_IS_DUE = (
+    (actions.c.action_type == _TYPES.c.action_type)
+    & IS_CLAIMABLE
+    & (actions.c.not_before <= _NOW)
+)
+#: per type, the first b_limit due actions in claim order, locked; then the first b_limit of
+#: those. Locks up to b_limit per type for the claim's short transaction.
+_PER_TYPE = (
+    select(actions.c.id, actions.c.priority, actions.c.not_before)
+    .where(_IS_DUE)
+    .order_by(*CLAIM_ORDER)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True)
+    .lateral("d")
+)
+_DUE = (
+    select(_PER_TYPE.c.id)
+    .select_from(_TYPES)
+    .join(_PER_TYPE, true())
+    .order_by(_PER_TYPE.c.priority.desc(), _PER_TYPE.c.not_before, _PER_TYPE.c.id)
+    .limit(bindparam("b_limit"))
+    .cte("due")
+)
+_HAS_DUE = select(literal(1)).select_from(_TYPES).where(exists().where(_IS_DUE)).limit(1)
 #: columns of a new action and their array types: rows travel as one array per column, so a
 #: thousand actions are one small statement for the server to parse, not twelve thousand
 #: parameters
@@ -48,10 +104,13 @@ def _unnest(columns: dict[str, str]) -> str:
     return ", ".join(f"CAST(%({name})s AS {kind})" for name, kind in columns.items())
 
 
+#: a missing not_before is the database's now
 _INSERT = (
-    f"INSERT INTO aol_actions ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest("
-    f"{_unnest(_INSERT_COLUMNS)}) ON CONFLICT (idempotency_key) DO NOTHING "
-    "RETURNING idempotency_key, id"
+    f"INSERT INTO aol_actions ({', '.join(_INSERT_COLUMNS)}) SELECT "
+    + ", ".join("coalesce(not_before, statement_timestamp())" if name == "not_before" else name
+                for name in _INSERT_COLUMNS)
+    + f" FROM unnest({_unnest(_INSERT_COLUMNS)}) AS v({', '.join(_INSERT_COLUMNS)})"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id"
 )
 _ROWS_PER_INSERT = 2000
 _INSERT_LOGS = (
@@ -79,7 +138,7 @@ def _binary(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
 _CLAIM = (
     update(actions)
     .where(actions.c.id == _DUE.c.id)
-    .values(CLAIMED)
+    .values(claimed(_NOW, _NOW + bindparam("b_lease", type_=Interval())))
     .returning(*CLAIM_COLUMNS)
 )
 
@@ -99,6 +158,14 @@ class PostgreSQLDriver:
     ) -> list[Claim]:
         return run_claim(engine, _CLAIM, worker=worker, action_types=action_types,
                          limit=limit, lease_seconds=lease_seconds, now=now)
+
+    def has_due(self, conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
+        return conn.execute(_HAS_DUE, {"b_types": list(action_types)}).first() is not None
+
+    def time(self, now: datetime, later: timedelta = ZERO) -> ColumnElement[datetime]:
+        if not later:
+            return _NOW
+        return type_coerce(_NOW + literal(later, Interval()), UTCDateTime())
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         # Pipelined: the server inserts one chunk while psycopg encodes the next.
@@ -132,10 +199,15 @@ class PostgreSQLDriver:
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         _binary(conn, _INSERT_LOGS, _columns(rows, _LOG_COLUMNS)).close()
 
-    def refresh_statistics(self, conn: Connection) -> None:
-        # After a bulk load the planner's row estimate is stale and it sorts the whole queue
-        # for every claim instead of reading the claim index in order.
-        conn.execute(text("ANALYZE aol_actions"))
+    def one_of(self, column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
+        # one array parameter: thousands of separate parameters cost more than the work
+        return column == any_(literal(list(ids), ARRAY(BigInteger())))
+
+    def estimated_actions(self, conn: Connection) -> int | None:
+        # Kept by VACUUM and ANALYZE (autovacuum); -1 until the table was first looked at.
+        rows = conn.scalar(text(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = 'aol_actions'::regclass"))
+        return None if rows is None or rows < 0 else int(rows)
 
     def follow_explicit_ids(self, conn: Connection, table: str) -> None:
         # Explicit ids bypass the id column's sequence, which would hand them out again.
@@ -164,29 +236,69 @@ def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, 
 
 
 class PgListener:
-    """A thread holding one LISTEN connection that sets ``wake`` on each notification."""
+    """A thread holding one LISTEN connection that sets ``wake`` on each notification.
+
+    When the connection is lost (the server restarted, the backend was terminated) it says
+    so once, reconnects every few seconds until it can, and then wakes the worker: work may
+    have arrived while nobody listened. Meanwhile the worker polls.
+    """
+
+    #: seconds between attempts to reconnect
+    RECONNECT_SECONDS = 2.0
 
     def __init__(self, engine: Engine, wake: threading.Event) -> None:
-        import psycopg
-
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._connection = psycopg.connect(conninfo, autocommit=True)
-        self._connection.execute(f"LISTEN {CHANNEL}")
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        self._connection: psycopg.Connection[Any] | None = self._connect()
         self._engine = engine
         self._wake = wake
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aol-listen", daemon=True)
         self._thread.start()
 
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the LISTEN connection, None while disconnected."""
+        connection = self._connection
+        return None if connection is None or connection.closed else connection.info.backend_pid
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        # Keepalives: a server that vanished without closing the connection (a machine gone,
+        # a network partition) is noticed within about a minute, not hours later.
+        connection = psycopg.connect(self._conninfo, autocommit=True, keepalives=1,
+                                     keepalives_idle=30, keepalives_interval=10,
+                                     keepalives_count=3)
+        connection.execute(f"LISTEN {CHANNEL}")
+        return connection
+
     def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
+        lost = False
+        while not self._stopping.is_set():
+            try:
+                if self._connection is None:
+                    self._connection = self._connect()
+                    log.info("LISTEN connection is back")
+                    lost = False
+                    self._wake.set()
                 # Blocks without using the CPU; stop() sends a notification to end it early.
                 for _ in self._connection.notifies(timeout=10, stop_after=1):
                     self._wake.set()
-        except Exception as exc:
-            if not self._stopping.is_set():
-                log.warning("LISTEN connection lost (%s); polling only", exc)
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return
+                if not lost:
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
+                    log.warning("LISTEN connection lost (%s); polling until it is back", reason)
+                    lost = True
+                self._close()
+                self._stopping.wait(self.RECONNECT_SECONDS)
+
+    def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -196,4 +308,4 @@ class PgListener:
         except Exception as exc:  # the thread then ends at its next timeout
             log.debug("could not wake the LISTEN thread (%s)", exc)
         self._thread.join(timeout=2)
-        self._connection.close()
+        self._close()

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Engine, bindparam, insert, literal, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ColumnElement
 
-from aol_core.drivers.base import CLAIM_COLUMNS, CLAIMED, DUE, Claim, Listener, run_claim
-from aol_core.models import IS_RUNNING, Status
+from aol_core.drivers.base import (
+    CLAIM_COLUMNS,
+    CLAIM_ORDER,
+    ZERO,
+    Claim,
+    Listener,
+    claimed,
+    run_claim,
+)
+from aol_core.models import IS_CLAIMABLE, IS_RUNNING, Status, UTCDateTime
 from aol_core.models import actions_table as actions
 from aol_core.models import logs_table as logs
 
@@ -52,10 +61,22 @@ _SUCCEED = (
         updated_at=bindparam("b_now"), finished_at=bindparam("b_now"),
     )
 )
+#: due actions in claim order; bound as b_now, b_types and b_limit. SQLite walks the claim
+#: index once per type and stops each walk when the limit is met.
+_DUE = (
+    select(actions.c.id)
+    .where(
+        IS_CLAIMABLE,
+        actions.c.not_before <= bindparam("b_now"),
+        actions.c.action_type.in_(bindparam("b_types", expanding=True)),
+    )
+    .order_by(*CLAIM_ORDER)
+    .limit(bindparam("b_limit"))
+)
 _CLAIM = (
     update(actions)
-    .where(actions.c.id.in_(DUE.scalar_subquery()))
-    .values(CLAIMED)
+    .where(actions.c.id.in_(_DUE.scalar_subquery()))
+    .values(claimed(bindparam("b_now"), bindparam("b_expires")))
     .returning(*CLAIM_COLUMNS)
 )
 
@@ -76,6 +97,13 @@ class SQLiteDriver:
         return run_claim(engine, _CLAIM, worker=worker, action_types=action_types,
                          limit=limit, lease_seconds=lease_seconds, now=now)
 
+    def has_due(self, conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
+        params = {"b_now": now, "b_types": list(action_types), "b_limit": 1}
+        return conn.execute(_DUE, params).first() is not None
+
+    def time(self, now: datetime, later: timedelta = ZERO) -> ColumnElement[datetime]:
+        return literal(now + later, UTCDateTime())
+
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         times: dict[datetime, str] = {}
         inserted: dict[str, int] = {}
@@ -85,6 +113,8 @@ class SQLiteDriver:
             for row in chunk:
                 for name in _INSERT_COLUMNS:
                     value = row[name]
+                    if value is None and name == "not_before":  # now: this machine's clock
+                        value = row["created_at"]
                     if name in _TIMES:
                         value = times.get(value) or times.setdefault(value, _stored_time(value))
                     params.append(value)
@@ -102,8 +132,12 @@ class SQLiteDriver:
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(logs), list(rows))
 
-    def refresh_statistics(self, conn: Connection) -> None:
-        """SQLite plans the claim from the partial index alone; nothing to refresh."""
+    def one_of(self, column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
+        return column.in_(ids)
+
+    def estimated_actions(self, conn: Connection) -> int | None:
+        """SQLite keeps no running estimate (only ``ANALYZE`` writes one)."""
+        return None
 
     def follow_explicit_ids(self, conn: Connection, table: str) -> None:
         """SQLite gives a new row the largest rowid plus one already."""

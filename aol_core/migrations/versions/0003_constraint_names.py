@@ -13,7 +13,7 @@ so the table's definition in ``sqlite_master`` is edited instead, following SQLi
 documented procedure for such changes (writable_schema and a new schema_version).
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
