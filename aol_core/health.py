@@ -12,7 +12,7 @@ from aol_core import scheduler, schema
 from aol_core.control import read_flags
 from aol_core.db import mask_url
 from aol_core.drivers import driver_for
-from aol_core.models import IS_CLAIMABLE, IS_RUNNING, Action, Status
+from aol_core.models import IS_CLAIMABLE, IS_HELD, IS_RUNNING, Action, Status
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import live_workers
@@ -75,8 +75,10 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         live = live_workers(conn, now)
         held, oldest_held = conn.execute(
             select(func.count(), func.min(Action.updated_at))
-            .where(Action.status == Status.HELD.value)).one()
+            .where(IS_HELD)).one()
         report.counts[Status.HELD.value] = held
+        if "finished" in report.counts:  # the estimate counted them as finished
+            report.counts["finished"] = max(0, report.counts["finished"] - held)
         schedules = scheduler.statuses(conn, registry, now)
     report.workers = [
         {"name": w.name, "host": w.host, "pid": w.pid, "action_types": w.action_types,

@@ -145,6 +145,13 @@ class Action(Base):
             sqlite_where=text("status = 'RUNNING'"),
             postgresql_where=text("status = 'RUNNING'"),
         ),
+        # Health finds the actions held for a person, oldest first, without a table scan.
+        Index(
+            "ix_aol_actions_held",
+            "updated_at",
+            sqlite_where=text("status = 'HELD'"),
+            postgresql_where=text("status = 'HELD'"),
+        ),
         # Pruning reads finished history oldest first, and only finished history.
         Index(
             "ix_aol_actions_finished",
@@ -290,6 +297,7 @@ actions_table = cast(Table, Action.__table__)
 # partial index only when the query repeats its WHERE terms, and a bound parameter does not.
 IS_CLAIMABLE = actions_table.c.status.in_([literal_column(f"'{s}'") for s in CLAIMABLE])
 IS_RUNNING = actions_table.c.status == literal_column(f"'{Status.RUNNING.value}'")
+IS_HELD = actions_table.c.status == literal_column(f"'{Status.HELD.value}'")
 IS_FINISHED = actions_table.c.status.in_([literal_column(f"'{s}'") for s in FINISHED])
 logs_table = cast(Table, ExecutionLog.__table__)
 artifacts_table = cast(Table, Artifact.__table__)

@@ -115,7 +115,7 @@ def test_health_counts_waiting_and_running_exactly_and_finished_history_cheaply(
             conn.exec_driver_sql("ANALYZE aol_actions")
     report = check_health(harness.engine, registry)
     finished = {"finished": 3} if estimated else {}  # SQLite keeps no estimate
-    assert report.counts == {"PENDING": 1, "RETRY": 1, "RUNNING": 0, **finished}
+    assert report.counts == {"PENDING": 1, "RETRY": 1, "RUNNING": 0, "HELD": 0, **finished}
     assert report.estimated == (["finished"] if estimated else [])
 
 

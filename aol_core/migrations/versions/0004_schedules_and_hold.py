@@ -26,6 +26,7 @@ depends_on = None
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 OLD_STATUSES = "'PENDING','RUNNING','RETRY','SUCCESS','FAILED','DLQ','CANCELLED'"
 NEW_STATUSES = OLD_STATUSES + ",'HELD'"
+HELD = sa.text("status = 'HELD'")
 
 
 def _allow_statuses(old: str, new: str) -> None:
@@ -48,6 +49,8 @@ def _allow_statuses(old: str, new: str) -> None:
 
 def upgrade() -> None:
     _allow_statuses(OLD_STATUSES, NEW_STATUSES)
+    op.create_index("ix_aol_actions_held", "aol_actions", ["updated_at"],
+                    sqlite_where=HELD, postgresql_where=HELD)
     op.create_table(
         "aol_schedules",
         sa.Column("name", sa.String(200), nullable=False),
@@ -78,6 +81,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_aol_actions_held", "aol_actions")
     op.drop_table("aol_schedule_state")
     op.drop_table("aol_schedules")
     op.execute("UPDATE aol_actions SET status = 'FAILED' WHERE status = 'HELD'")
