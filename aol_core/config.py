@@ -44,6 +44,8 @@ class Settings:
     plugins: tuple[str, ...] | None = None
     #: distribution names never to load
     disabled_plugins: tuple[str, ...] = ()
+    #: ``aol health`` fails when a due action has waited longer than this
+    health_max_lag: timedelta = timedelta(minutes=15)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +104,7 @@ ENV_NAMES = {
     "retention": "AOL_RETENTION",
     "plugins": "AOL_PLUGINS",
     "disabled_plugins": "AOL_DISABLE_PLUGINS",
+    "health_max_lag": "AOL_HEALTH_MAX_LAG",
 }
 
 PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -116,4 +119,5 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "retention": _duration,
     "plugins": _names,
     "disabled_plugins": _names,
+    "health_max_lag": _duration,
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -61,6 +62,15 @@ class ActionContext:
     worker: str
     logs: list[LogEntry] = field(default_factory=list)
     artifacts: dict[str, PendingArtifact] = field(default_factory=dict)
+    #: set by the worker when the action is no longer this attempt's (see ``cancelled``)
+    cancel_signal: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once an operator cancelled (or failed) the action, or the attempt lost its
+        lease: its outcome will be refused and its writes rolled back, so a long handler may
+        poll this and stop early. The worker notices within about a poll interval."""
+        return self.cancel_signal.is_set()
 
     def log(self, level: str | int, message: str) -> None:
         """Add a line to this attempt's execution log (kept even if the handler fails)."""

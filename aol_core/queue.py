@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, case, delete, insert, literal, select, tuple_, update
+from sqlalchemy import Engine, case, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -362,19 +362,40 @@ def rescue_expired(engine: Engine, now: datetime, worker: str) -> list[tuple[int
     return [(row.id, row.status) for row in rescued]
 
 
+def _claimed(claims: Sequence[Claim]) -> Any:
+    """Rows still RUNNING under these claims' fencing tokens."""
+    return IS_RUNNING & tuple_(actions.c.id, actions.c.fencing_token).in_(
+        [(c.id, c.fencing_token) for c in claims])
+
+
 def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until: datetime) -> None:
     if claims:
         conn.execute(
             update(actions)
-            .where(
-                actions.c.lease_owner == worker,
-                IS_RUNNING,
-                tuple_(actions.c.id, actions.c.fencing_token).in_(
-                    [(c.id, c.fencing_token) for c in claims]
-                ),
-            )
+            .where(actions.c.lease_owner == worker, _claimed(claims))
             .values(lease_expires_at=until)
         )
+
+
+def confirm_leases(
+    conn: Connection, claims: Sequence[Claim], now: datetime
+) -> set[tuple[int, int]]:
+    """Lock the claims that still hold their lease, for the rest of ``conn``'s transaction,
+    and return their ``(id, fencing_token)``: a write, so PostgreSQL locks the rows and
+    SQLite takes its write lock, and nobody can take or cancel them before the commit."""
+    if not claims:
+        return set()
+    statement = (update(actions).where(_claimed(claims)).values(updated_at=now)
+                 .returning(actions.c.id, actions.c.fencing_token))
+    return {(row.id, row.fencing_token) for row in conn.execute(statement)}
+
+
+def still_held(conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+    """Which claims still hold their action (a read: cancelled or taken-over ones do not)."""
+    if not claims:
+        return set()
+    statement = select(actions.c.id, actions.c.fencing_token).where(_claimed(claims))
+    return {(row.id, row.fencing_token) for row in conn.execute(statement)}
 
 
 @dataclass(frozen=True)
@@ -491,11 +512,13 @@ def retry_action(session: Session, action_id: int) -> Action:
 
 
 def cancel_action(session: Session, action_id: int) -> Action:
-    """Cancel an action that is not running and not finished."""
+    """Cancel an unfinished action. A worker running it finds its lease gone: the running
+    attempt's outcome is refused, its writes roll back and ``context.cancelled`` turns true."""
     return _transition(
-        session, action_id, CLAIMABLE,
-        {"status": Status.CANCELLED.value, "finished_at": utcnow()},
-        "only PENDING or RETRY can be cancelled", "cancelled by an operator",
+        session, action_id, (*CLAIMABLE, Status.RUNNING.value),
+        {"status": Status.CANCELLED.value, "lease_owner": None, "lease_expires_at": None,
+         "finished_at": utcnow()},
+        "only PENDING, RETRY or RUNNING can be cancelled", "cancelled by an operator",
     )
 
 
@@ -523,3 +546,16 @@ def has_due(conn: Connection, action_types: Sequence[str], now: datetime) -> boo
     """A read-only look for claimable work, so idle workers poll without taking write locks."""
     params = {"b_now": now, "b_types": list(action_types), "b_limit": 1}
     return conn.execute(DUE, params).first() is not None
+
+
+def waiting_not_due(
+    conn: Connection, action_types: Sequence[str], now: datetime
+) -> tuple[int, datetime | None]:
+    """How many claimable actions of ``action_types`` are not due yet, and the earliest
+    time one becomes due."""
+    count, earliest = conn.execute(
+        select(func.count(), func.min(actions.c.not_before)).where(
+            actions.c.status.in_(CLAIMABLE), actions.c.action_type.in_(action_types),
+            actions.c.not_before > now)
+    ).one()
+    return int(count), earliest

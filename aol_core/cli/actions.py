@@ -84,7 +84,9 @@ def register(commands: Any) -> None:
     retry = sub.add_parser("retry", help="run a FAILED, DLQ or CANCELLED action again")
     retry.add_argument("action_id", type=positive_int, metavar="ID")
     retry.set_defaults(handler=run_retry)
-    cancel = sub.add_parser("cancel", help="cancel a PENDING or RETRY action")
+    cancel = sub.add_parser(
+        "cancel", help="cancel a PENDING, RETRY or RUNNING action (a running attempt's "
+        "outcome is refused and its writes roll back)")
     cancel.add_argument("action_id", type=positive_int, metavar="ID")
     cancel.set_defaults(handler=run_cancel)
     artifact = sub.add_parser("artifact", help="print an artifact's content")

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Engine, text, update
 from sqlalchemy.engine import Connection
 
-from aol_core.db import note_write
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIMED, DUE, Claim, run_claim
 from aol_core.models import actions_table as actions
 
@@ -68,9 +67,7 @@ _SUCCEED = (
 
 
 def _binary(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
-    """Execute on the transaction's own psycopg connection, with binary parameters (a write,
-    counted like those that go through SQLAlchemy)."""
-    note_write(conn)
+    """Execute on the transaction's own psycopg connection, with binary parameters."""
     cursor = conn.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
     cursor.execute(sql, params)
     return cursor
@@ -102,7 +99,6 @@ class PostgreSQLDriver:
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         # Pipelined: the server inserts one chunk while psycopg encodes the next.
-        note_write(conn)
         psycopg_conn = conn.connection.driver_connection
         cursors = []
         with psycopg_conn.pipeline():  # type: ignore[union-attr]

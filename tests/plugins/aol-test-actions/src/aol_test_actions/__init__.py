@@ -40,8 +40,9 @@ runs = Table(
 @hookimpl
 def aol_register_actions() -> list[str | ActionSpec]:
     return [
-        "TEST_NOOP",
-        "TEST_RECORD",
+        # database-only handlers: a worker may batch them (share_transaction)
+        ActionSpec("TEST_NOOP", share_transaction=True),
+        ActionSpec("TEST_RECORD", share_transaction=True),
         "TEST_FAIL",
         "TEST_COMMIT",
         "TEST_ARTIFACT",
