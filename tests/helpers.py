@@ -9,7 +9,10 @@ import sys
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from aol_core.drivers import Claim, driver_for
 from aol_core.models import Action
+from aol_core.testing import ActionHarness
+from aol_core.timeutil import utcnow
 
 
 def aol(*args: str, db_url: str, env: dict[str, str] | None = None,
@@ -32,3 +35,10 @@ def fetch(sessions: sessionmaker[Session], action_id: int) -> Action:
         action = session.get(Action, action_id)
         assert action is not None
         return action
+
+
+def claim_all(harness: ActionHarness, limit: int = 100) -> list[Claim]:
+    """Claim every due action of the harness's types, as a worker named ``w`` would."""
+    return driver_for(harness.engine).claim(
+        harness.engine, worker="w", action_types=sorted(harness.registry.routes), limit=limit,
+        lease_seconds=30, now=utcnow())
