@@ -111,6 +111,9 @@ class Worker:
         self.held: dict[tuple[int, int], _Held] = {}
         #: runners busy with an action or batch
         self.busy = 0
+        #: False from handing back claims that could not start until a runner frees up:
+        #: then claiming ahead would only take them again
+        self.claim_ahead = True
         self.lock = threading.Lock()
         self.flags = Flags()
         self.counts: Counter[str] = Counter()
@@ -314,7 +317,8 @@ class Worker:
             free = self.options.concurrency - self.busy
             unstarted = sum(not held.started for held in self.held.values())
         times = dict(self.handler_seconds)  # copied at once: runners add types
-        if times and all(self._fast(action_type) for action_type in times):
+        if times and all(self._fast(action_type) for action_type in times) and (
+                free or self.claim_ahead):
             return (free + 1) * max(self.settings.batch_size, FAST_BATCH) - unstarted
         return min(free - unstarted, self.settings.batch_size)
 
@@ -390,6 +394,7 @@ class Worker:
                 for claim in claims:
                     self.held.pop(_key(claim), None)
                 self.busy -= 1
+                self.claim_ahead = True
             self.wake.set()
 
     def _report(self, outcome: Outcome) -> None:
@@ -440,6 +445,8 @@ class Worker:
                      if not h.started and clock - h.claimed_at >= interval]
             for claim in stale:  # the runners skip them from now on
                 del self.held[_key(claim)]
+            if stale:
+                self.claim_ahead = False
         with self.engine.begin() as conn:
             worker_registry.heartbeat(conn, self.name, now, self.alive_for)
             queue.extend_leases(conn, self.name, keep, now + self.alive_for)

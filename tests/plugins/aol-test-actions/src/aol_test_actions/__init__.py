@@ -169,14 +169,14 @@ def handle_action(
         if payload.get("then_fail"):
             raise RuntimeError("failing after the statements")
         return None
-    if action_type == "TEST_BLOCK":
-        _record(session, context, "blocked", proof_mode)
+    if action_type == "TEST_BLOCK":  # writes after the wait: SQLite's lock stays free
         BLOCKED.set()
         deadline = time.monotonic() + float(payload.get("timeout", 60))
         while not RELEASE.wait(0.01) and time.monotonic() < deadline:
             if context.cancelled:
                 SAW_CANCEL.set()
                 break
+        _record(session, context, "blocked", proof_mode)
         return None
     if action_type == "TEST_BAD_RESULT":
         return {"not json": object()}
