@@ -209,7 +209,7 @@ def test_cancel_stops_an_action_a_worker_is_running(cli: CLI, harness: ActionHar
     done = cli.json("enqueue", "TEST_NOOP")
     driver_for(harness.engine).claim(harness.engine, worker="w", action_types=["TEST_NOOP"],
                                      limit=1, lease_seconds=30, now=utcnow())
-    code, out, err = cli("actions", "cancel", str(done["id"]))
+    code, _, err = cli("actions", "cancel", str(done["id"]))
     assert code == 0, err
     shown = cli.json("actions", "show", str(done["id"]))
     assert (shown["status"], shown["lease_owner"]) == ("CANCELLED", None)

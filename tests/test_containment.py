@@ -84,7 +84,7 @@ def test_hidden_writes_of_a_failing_handler_in_a_batch_roll_back_alone(
     harness: ActionHarness,
 ) -> None:
     hostile = _hostile(harness.engine)
-    for name, sql in hostile.items():
+    for sql in hostile.values():
         harness.enqueue("TEST_SQL", _payload(sql, then_fail=True))
     kept = harness.enqueue("TEST_RECORD", {})
     claims = claim_all(harness)
