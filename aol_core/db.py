@@ -61,6 +61,9 @@ class _ContainedConnection(sqlite3.Connection):
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> Any:
         return self.cursor().executemany(sql, seq_of_parameters)
 
+    def executescript(self, sql_script: str, /) -> Any:
+        return self.cursor().executescript(sql_script)
+
     def set_query_only(self, on: bool) -> None:
         self._pragmas.execute("PRAGMA query_only=ON" if on else "PRAGMA query_only=OFF")
         self.query_only = on
@@ -102,6 +105,11 @@ class _ContainedCursor(sqlite3.Cursor):
                 raise
         self.connection.begin_writing()
         return super().executemany(sql, seq_of_parameters)
+
+    def executescript(self, sql_script: str, /) -> Any:
+        raise sqlite3.NotSupportedError(
+            "executescript would commit the open transaction first: execute the statements "
+            "one at a time, so they commit or roll back with the action")
 
     def _contain(self, sql: str) -> None:
         connection = self.connection

@@ -218,18 +218,15 @@ class Worker:
             if self.flags.killed:
                 self.request_stop("kill switch")
                 return
-            if self.flags.paused and not self.options.burst:
+            if self.flags.paused:
+                if self.options.burst:
+                    self.request_stop("burst: the queue is paused (aol control resume); "
+                                      "nothing may run")
+                    return
                 self._sleep(settings.poll_interval)
                 return
-            if self.options.burst and self.flags.paused:
-                self.request_stop("burst: the queue is paused (aol control resume); "
-                                  "nothing may run")
-                return
-        if not self.action_types:
-            if self.options.burst:
-                self.request_stop("burst: no action types to run (no plugin loaded any)")
-                return
-            self._sleep(settings.poll_interval)
+        if self.options.burst and not self.action_types:
+            self.request_stop("burst: no action types to run (no plugin loaded any)")
             return
         if clock - loop.last_rescue >= settings.lease_seconds / 4:
             self._rescue()
@@ -242,7 +239,7 @@ class Worker:
                          settings.retention)
             loop.last_prune = clock
         limit = self._claim_limit()
-        if limit <= 0:  # every runner busy, or enough claimed to keep them busy
+        if limit <= 0 or not self.action_types:  # every runner busy, or nothing to claim
             self._sleep(settings.poll_interval)
             return
         # Looked at before claiming: an action settled as RETRY while the claim ran is due.

@@ -105,3 +105,19 @@ def test_a_read_outside_a_transaction_cannot_write(engine: Engine) -> None:
         conn.rollback()
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM test_actions_runs").scalar() == 0
+
+
+def test_a_script_that_would_commit_the_open_transaction_is_refused(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("executescript is pysqlite's")
+    import sqlite3
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO test_actions_runs (action_id, attempt) VALUES (1, 1)")
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with pytest.raises(sqlite3.NotSupportedError, match="one at a time"):
+            raw.executescript("SELECT 1;")
+        conn.rollback()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM test_actions_runs").scalar() == 0

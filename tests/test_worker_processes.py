@@ -33,7 +33,7 @@ from aol_core.control import set_flag
 from aol_core.models import Action, ExecutionLog, Status
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import live_workers
-from helpers import aol
+from helpers import aol, statuses
 
 pytestmark = pytest.mark.slow
 
@@ -283,16 +283,17 @@ def test_burst_workers_in_parallel_drain_the_queue_running_every_action_exactly_
         for i in range(N_ACTIONS)))
     assert len(set(ids)) == N_ACTIONS
     # Hold the queue until every worker is up, so they all compete for the whole queue
-    # (a paused --burst worker waits rather than exits).
+    # (long-running workers, since a paused --burst worker exits), and stop them once done.
     with engine.begin() as conn:
         set_flag(conn, "paused", True)
-    workers = [spawn("--burst", "--poll-interval", POLL) for _ in range(processes)]
+    workers = [spawn("--poll-interval", POLL) for _ in range(processes)]
     wait_live(engine, *workers)
     with engine.begin() as conn:
         set_flag(conn, "paused", False)
-
+    wait_until(lambda: all(status == Status.SUCCESS for status in statuses(sessions).values()),
+               "the workers to drain the queue", timeout=180, watch=workers)
     for worker in workers:
-        assert worker.wait(timeout=180) == 0, worker.stderr()[-4000:]
+        assert worker.stop() == 0, worker.stderr()[-4000:]
 
     with engine.connect() as conn:
         by_status = dict(conn.execute(
