@@ -62,15 +62,16 @@ class ActionContext:
     worker: str
     logs: list[LogEntry] = field(default_factory=list)
     artifacts: dict[str, PendingArtifact] = field(default_factory=dict)
-    #: set by the worker when the action is no longer this attempt's (see ``cancelled``)
-    cancel_signal: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: set by the worker when the action is no longer this attempt's (see ``cancelled``);
+    #: None where nobody watches (actions sharing a transaction are too quick to need it)
+    cancel_signal: threading.Event | None = field(default=None, repr=False)
 
     @property
     def cancelled(self) -> bool:
         """True once an operator cancelled (or failed) the action, or the attempt lost its
         lease: its outcome will be refused and its writes rolled back, so a long handler may
         poll this and stop early. The worker notices within about a poll interval."""
-        return self.cancel_signal.is_set()
+        return self.cancel_signal is not None and self.cancel_signal.is_set()
 
     def log(self, level: str | int, message: str) -> None:
         """Add a line to this attempt's execution log (kept even if the handler fails)."""

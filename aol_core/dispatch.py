@@ -132,10 +132,11 @@ class Dispatcher:
     def _run_shared(
         self, conn: Connection, batch: Sequence[tuple[Claim, bool]]
     ) -> list[Outcome]:
-        held = queue.confirm_leases(conn, [claim for claim, _ in batch], utcnow())
+        held = queue.confirm_leases(conn, [claim for claim, _ in batch])
         outcomes: list[Outcome] = []
         records: list[queue.AttemptRecord] = []
         succeeded: list[tuple[Claim, Any]] = []
+        session = self.shared_sessions(bind=conn)
         for claim, proof_mode in batch:
             context = self._context(claim)
             if (claim.id, claim.fencing_token) not in held:
@@ -144,19 +145,7 @@ class Dispatcher:
                 outcomes.append(Outcome(claim, None, 0.0, "lease lost"))
                 continue
             started = time.monotonic()
-            with self.shared_sessions(bind=conn) as session:
-                try:
-                    with session.begin():
-                        result = self._call(session, claim, proof_mode, context)
-                        session.info[_SETTLING] = True
-                except DBAPIError as exc:
-                    if conn.invalidated:  # the connection went away: nothing to settle on
-                        raise
-                    problem: Exception | None = exc
-                except Exception as exc:
-                    problem = exc
-                else:
-                    problem = None
+            result, problem = self._run_isolated(conn, session, claim, proof_mode, context)
             if problem is not None:
                 outcome, record = self._settle_failure(conn, claim, context, problem, started)
                 if outcome.status is None:  # cannot happen while the leases are locked
@@ -174,10 +163,36 @@ class Dispatcher:
         queue.write_records(conn, self.worker, records, now)
         return outcomes
 
+    def _run_isolated(
+        self, conn: Connection, session: Session, claim: Claim, proof_mode: bool,
+        context: ActionContext,
+    ) -> tuple[Any, Exception | None]:
+        """Run one handler of a batch in a savepoint of its own: its writes are flushed
+        and the savepoint released on return, rolled back on failure. The session is
+        closed after each handler (cheaper than a new one), so the next starts from a
+        clean session: nothing one handler leaves in it — pending objects, a rollback,
+        ``expunge_all()`` — reaches another's writes. The savepoint opens when the handler
+        first uses the session: one that never touches the database costs no statement."""
+        try:
+            result = self._call(session, claim, proof_mode, context)
+            if session.in_transaction():
+                session.info[_SETTLING] = True
+                session.commit()  # flushes, then releases its savepoint
+            return result, None
+        except DBAPIError as exc:
+            if conn.invalidated:  # the connection is gone: nothing left to settle on
+                raise
+            session.rollback()  # to its savepoint: its own writes only
+            return None, exc
+        except Exception as exc:
+            session.rollback()
+            return None, exc
+        finally:
+            session.close()
+
     def _context(self, claim: Claim, cancelled: threading.Event | None = None) -> ActionContext:
         return ActionContext(claim.id, claim.action_type, claim.attempt, claim.max_attempts,
-                             claim.idempotency_key, self.worker,
-                             cancel_signal=cancelled or threading.Event())
+                             claim.idempotency_key, self.worker, cancel_signal=cancelled)
 
     def _call(
         self, session: Session, claim: Claim, proof_mode: bool, context: ActionContext

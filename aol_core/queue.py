@@ -377,17 +377,11 @@ def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until:
         )
 
 
-def confirm_leases(
-    conn: Connection, claims: Sequence[Claim], now: datetime
-) -> set[tuple[int, int]]:
+def confirm_leases(conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
     """Lock the claims that still hold their lease, for the rest of ``conn``'s transaction,
-    and return their ``(id, fencing_token)``: a write, so PostgreSQL locks the rows and
-    SQLite takes its write lock, and nobody can take or cancel them before the commit."""
-    if not claims:
-        return set()
-    statement = (update(actions).where(_claimed(claims)).values(updated_at=now)
-                 .returning(actions.c.id, actions.c.fencing_token))
-    return {(row.id, row.fencing_token) for row in conn.execute(statement)}
+    and return their ``(id, fencing_token)``: nobody can take or cancel them before the
+    commit (PostgreSQL locks the rows, SQLite takes its write lock)."""
+    return driver_for(conn).lock_claims(conn, claims) if claims else set()
 
 
 def still_held(conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:

@@ -6,12 +6,13 @@ each dispatch one action at a time with their own session; a heartbeat thread ke
 worker's registration and its running actions' leases alive, and tells a running handler
 (``context.cancelled``) when its action was cancelled or taken from it.
 
-A worker claims only what its free runners can start (plus one batch ahead for fast
-shareable handlers): a hung handler holds its own action and nothing else, and a claim that
-has not started within a third of a lease is handed back rather than renewed, so another
-worker can take it. Stopping (signal, kill switch, ``--burst`` out of work) stops claiming,
-hands back claimed actions that had not started, and lets running ones finish within the
-grace period.
+A worker claims only while a runner is free, and only what its free runners can start (for
+fast shareable handlers, a batch each and one more): a hung handler holds its own action and
+nothing else, and a claim that has not started within a third of a lease is handed back
+rather than renewed, so another worker can take it.
+
+Stopping (signal, kill switch, ``--burst`` out of work) stops claiming, hands back claimed
+actions that had not started, and lets running ones finish within the grace period.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import queue as queue_module
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import version
 
@@ -64,8 +65,8 @@ class _Held:
     started: bool = False
     deadline: float | None = None
     overdue_reported: bool = False
-    #: becomes the handler's ``context.cancelled``
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    #: becomes the handler's ``context.cancelled`` (made when it starts on its own)
+    cancelled: threading.Event | None = None
 
 
 def _key(claim: Claim) -> tuple[int, int]:
@@ -111,9 +112,6 @@ class Worker:
         self.held: dict[tuple[int, int], _Held] = {}
         #: runners busy with an action or batch
         self.busy = 0
-        #: False from handing back claims that could not start until a runner frees up:
-        #: then claiming ahead would only take them again
-        self.claim_ahead = True
         self.lock = threading.Lock()
         self.flags = Flags()
         self.counts: Counter[str] = Counter()
@@ -307,15 +305,17 @@ class Worker:
                 self._run_group(group)
 
     def _claim_limit(self) -> int:
-        """How many to claim now: one for each free runner, at most ``batch_size`` at once;
-        while every type this worker has run is fast and shareable, a batch for each free
-        runner and one batch ahead, so the next shared transaction is ready to start."""
+        """How many to claim now: nothing while every runner is busy (so a hung handler
+        holds no other action); else one for each free runner, at most ``batch_size`` at
+        once, or, while every type this worker has run is fast and shareable, a batch for
+        each free runner and one more, so the next shared transaction is ready to start."""
         with self.lock:
             free = self.options.concurrency - self.busy
             unstarted = sum(not held.started for held in self.held.values())
+        if free <= 0:
+            return 0
         times = dict(self.handler_seconds)  # copied at once: runners add types
-        if times and all(self._fast(action_type) for action_type in times) and (
-                free or self.claim_ahead):
+        if times and all(self._fast(action_type) for action_type in times):
             return (free + 1) * max(self.settings.batch_size, FAST_BATCH) - unstarted
         return min(free - unstarted, self.settings.batch_size)
 
@@ -361,6 +361,8 @@ class Worker:
                 if held is None:
                     continue
                 held.started = True
+                if len(claims) == 1:
+                    held.cancelled = threading.Event()
                 if held.timeout is not None:
                     held.deadline = now + held.timeout
                 started.append(held)
@@ -391,7 +393,6 @@ class Worker:
                 for claim in claims:
                     self.held.pop(_key(claim), None)
                 self.busy -= 1
-                self.claim_ahead = True
             self.wake.set()
 
     def _report(self, outcome: Outcome) -> None:
@@ -442,8 +443,6 @@ class Worker:
                      if not h.started and clock - h.claimed_at >= interval]
             for claim in stale:  # the runners skip them from now on
                 del self.held[_key(claim)]
-            if stale:
-                self.claim_ahead = False
         with self.engine.begin() as conn:
             worker_registry.heartbeat(conn, self.name, now, self.alive_for)
             queue.extend_leases(conn, self.name, keep, now + self.alive_for)
@@ -456,14 +455,15 @@ class Worker:
         """Signal running handlers whose action is no longer theirs (a read, only while
         something runs)."""
         with self.lock:
-            running = [h for h in self.held.values() if h.started and not h.cancelled.is_set()]
-        if not running:
+            watched = [(h.claim, h.cancelled) for h in self.held.values()
+                       if h.cancelled is not None and not h.cancelled.is_set()]
+        if not watched:
             return
         with self.engine.connect() as conn:
-            held = queue.still_held(conn, [h.claim for h in running])
-        for h in running:
-            if _key(h.claim) not in held:
-                h.cancelled.set()
+            held = queue.still_held(conn, [claim for claim, _ in watched])
+        for claim, cancelled in watched:
+            if _key(claim) not in held:
+                cancelled.set()
 
     def _overdue(self, held: _Held) -> bool:
         if held.deadline is None or time.monotonic() < held.deadline:

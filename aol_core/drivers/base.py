@@ -139,6 +139,12 @@ class Driver(Protocol):
         """Insert execution-log rows."""
         ...
 
+    def lock_claims(self, conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+        """Of ``claims``, those whose action is still RUNNING under their fencing token, as
+        ``(id, fencing_token)``, locked so that no other transaction can change them until
+        ``conn``'s transaction ends."""
+        ...
+
     def refresh_statistics(self, conn: Connection) -> None:
         """After a bulk enqueue: let the query planner see how many actions wait."""
         ...

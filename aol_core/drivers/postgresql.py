@@ -65,6 +65,12 @@ _SUCCEED = (
     "WHERE a.id = v.id AND a.fencing_token = v.token AND a.status = 'RUNNING'"
 )
 
+_LOCK_CLAIMS = (
+    "SELECT id, fencing_token FROM aol_actions WHERE status = 'RUNNING' AND "
+    "(id, fencing_token) IN (SELECT * FROM unnest(CAST(%(ids)s AS bigint[]), "
+    "CAST(%(tokens)s AS integer[]))) FOR UPDATE"
+)
+
 
 def _binary(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
     """Execute on the transaction's own psycopg connection, with binary parameters."""
@@ -127,6 +133,11 @@ class PostgreSQLDriver:
 
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         _binary(conn, _INSERT_LOGS, _columns(rows, _LOG_COLUMNS)).close()
+
+    def lock_claims(self, conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+        params = {"ids": [c.id for c in claims], "tokens": [c.fencing_token for c in claims]}
+        with _binary(conn, _LOCK_CLAIMS, params) as cursor:
+            return {(id_, token) for id_, token in cursor.fetchall()}
 
     def refresh_statistics(self, conn: Connection) -> None:
         # After a bulk load the planner's row estimate is stale and it sorts the whole queue

@@ -6,6 +6,7 @@ claims, WAL lets readers continue meanwhile, and the busy timeout makes writers 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -52,6 +53,9 @@ _SUCCEED = (
         updated_at=bindparam("b_now"), finished_at=bindparam("b_now"),
     )
 )
+#: the RUNNING actions among a JSON array of ids, with their fencing tokens
+_RUNNING_AMONG = ("SELECT id, fencing_token FROM aol_actions WHERE status = 'RUNNING' "
+                  "AND id IN (SELECT value FROM json_each(?))")
 _CLAIM = (
     update(actions)
     .where(actions.c.id.in_(DUE.scalar_subquery()))
@@ -101,6 +105,13 @@ class SQLiteDriver:
 
     def insert_logs(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(logs), list(rows))
+
+    def lock_claims(self, conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+        # SQLite locks the whole database: its write lock, taken before the read, holds them
+        conn.connection.driver_connection.begin_writing()  # type: ignore[union-attr]
+        ids = json.dumps([claim.id for claim in claims])
+        found = {(id_, token) for id_, token in conn.exec_driver_sql(_RUNNING_AMONG, (ids,))}
+        return {(c.id, c.fencing_token) for c in claims} & found
 
     def refresh_statistics(self, conn: Connection) -> None:
         """SQLite plans the claim from the partial index alone; nothing to refresh."""
