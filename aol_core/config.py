@@ -56,6 +56,8 @@ class Settings:
     max_payload_depth: int = limits.DEFAULT_MAX_PAYLOAD_DEPTH
     #: largest artifact a handler may record, in bytes
     max_artifact_bytes: int = limits.DEFAULT_MAX_ARTIFACT_BYTES
+    #: ``aol health`` fails when a due action has waited longer than this
+    health_max_lag: timedelta = timedelta(minutes=15)
 
     def __post_init__(self) -> None:
         if self.key_retention and self.key_retention < self.retention:
@@ -139,6 +141,7 @@ ENV_NAMES = {
     "max_payload_bytes": "AOL_MAX_PAYLOAD_BYTES",
     "max_payload_depth": "AOL_MAX_PAYLOAD_DEPTH",
     "max_artifact_bytes": "AOL_MAX_ARTIFACT_BYTES",
+    "health_max_lag": "AOL_HEALTH_MAX_LAG",
 }
 
 PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -157,4 +160,5 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_payload_bytes": _number(int, 2),
     "max_payload_depth": _number(int, 1, limits.DEPTH_CEILING),
     "max_artifact_bytes": _number(int, 0),
+    "health_max_lag": _duration,
 }

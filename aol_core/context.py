@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from aol_core import limits
@@ -65,6 +66,16 @@ class ActionContext:
     logs: list[LogEntry] = field(default_factory=list)
     artifacts: dict[str, PendingArtifact] = field(default_factory=dict)
     max_artifact_bytes: int = limits.DEFAULT_MAX_ARTIFACT_BYTES
+    #: set by the worker when the action is no longer this attempt's (see ``cancelled``);
+    #: None where nobody watches (actions sharing a transaction are too quick to need it)
+    cancel_signal: threading.Event | None = field(default=None, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once an operator cancelled (or failed) the action, or the attempt lost its
+        lease: its outcome will be refused and its writes rolled back, so a long handler may
+        poll this and stop early. The worker notices within about a poll interval."""
+        return self.cancel_signal is not None and self.cancel_signal.is_set()
 
     def log(self, level: str | int, message: str) -> None:
         """Add a line to this attempt's execution log (kept even if the handler fails).

@@ -11,43 +11,117 @@ with ``BEGIN IMMEDIATE``:
 * reads before the first write see the latest committed data, as under PostgreSQL's default
   READ COMMITTED; SAVEPOINT and ROLLBACK mean what they say, so an enqueue in the caller's
   transaction rolls back with it.
+
+Which statement is the first write is not guessed from its text (a comment, a PRAGMA or
+``SELECT f()`` of a function that writes would fool any guess): outside a transaction a
+connection is kept ``PRAGMA query_only``, so SQLite itself refuses the first write, undoing
+it whole; the connection then begins ``BEGIN IMMEDIATE``, lifts query_only and runs the
+statement again. No statement can write outside a transaction, so every write a handler
+makes commits or rolls back with its action. Statements that plainly write take the lock
+up front instead, which saves the refused first try and is safe whatever the text says.
+
+PostgreSQL needs none of this: psycopg runs every statement of a non-autocommit connection
+in the open transaction.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core.errors import ConfigError, SchemaNotCurrent
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-#: statements that write (or may: WITH), so they open SQLite's write transaction
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "WITH", "CREATE", "DROP", "ALTER",
-           "TRUNCATE", "COPY", "SAVEPOINT")
-_WRITE_COUNT = "aol_writes"
+#: statements that plainly write (or may: WITH, SAVEPOINT), so they lock before running
+_PLAIN_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "CREATE", "DROP", "ALTER",
+                 "SAVEPOINT")
 
 
-def is_write(statement: str) -> bool:
-    return statement.lstrip()[:9].upper().startswith(_WRITES)
+class _ContainedConnection(sqlite3.Connection):
+    """A pysqlite connection that writes only inside a transaction (see the module text)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.query_only = False
+        self._pragmas = super().cursor()
+
+    def cursor(self, factory: Any = None) -> Any:  # pysqlite's signature
+        return super().cursor(factory or _ContainedCursor)
+
+    # pysqlite's shortcuts make their cursor without calling cursor(): route them through it
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Any:
+        return self.cursor().executemany(sql, seq_of_parameters)
+
+    def executescript(self, sql_script: str, /) -> Any:
+        return self.cursor().executescript(sql_script)
+
+    def set_query_only(self, on: bool) -> None:
+        self._pragmas.execute("PRAGMA query_only=ON" if on else "PRAGMA query_only=OFF")
+        self.query_only = on
+
+    def begin_writing(self) -> None:
+        """Take the write lock now, in a transaction that may write."""
+        self.set_query_only(False)  # first: query_only refuses BEGIN IMMEDIATE too
+        if not self.in_transaction:
+            try:
+                self._pragmas.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.set_query_only(True)
+                raise
 
 
-def writes_so_far(conn: Connection) -> int:
-    """How many writing statements ``conn`` has executed (engines from ``create_engine``)."""
-    count: int = conn.info.get(_WRITE_COUNT, 0)
-    return count
+def _refused_write(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY
 
 
-def note_write(conn: Connection) -> None:
-    """Count a write made around SQLAlchemy (on the driver's own connection)."""
-    conn.info[_WRITE_COUNT] = writes_so_far(conn) + 1
+class _ContainedCursor(sqlite3.Cursor):
+    connection: _ContainedConnection
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        self._contain(sql)
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if not (self.connection.query_only and _refused_write(exc)):
+                raise
+        self.connection.begin_writing()  # the refused statement was undone whole: run it again
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Any:
+        self._contain(sql)
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        except sqlite3.OperationalError as exc:
+            if not (self.connection.query_only and _refused_write(exc)):
+                raise
+        self.connection.begin_writing()
+        return super().executemany(sql, seq_of_parameters)
+
+    def executescript(self, sql_script: str, /) -> Any:
+        raise sqlite3.NotSupportedError(
+            "executescript would commit the open transaction first: execute the statements "
+            "one at a time, so they commit or roll back with the action")
+
+    def _contain(self, sql: str) -> None:
+        connection = self.connection
+        if connection.in_transaction:
+            return
+        if sql.lstrip()[:9].upper().startswith(_PLAIN_WRITES):
+            connection.begin_writing()
+        elif not connection.query_only:  # a transaction ended since the last statement
+            connection.set_query_only(True)
 
 
 def parse_url(url: str) -> URL:
@@ -92,7 +166,10 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
-            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+            parsed,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                          "factory": _ContainedConnection},
+            **kwargs,
         )
         _configure_sqlite(engine)
     else:
@@ -102,7 +179,6 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             raise ConfigError(
                 "PostgreSQL needs psycopg 3: pip install 'aol-core[postgres]'"
             ) from None
-    event.listen(engine, "before_cursor_execute", _count_writes)
     return engine
 
 
@@ -127,33 +203,17 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-def _count_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-    if is_write(statement):
-        note_write(conn)
-
-
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # AOL issues BEGIN itself
-        cursor = dbapi_connection.cursor()
+        cursor = dbapi_connection.cursor(sqlite3.Cursor)  # a plain one: nothing to contain yet
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def begin_at_first_write(
-        conn: Connection, cursor: Any, statement: str, *_args: Any
-    ) -> None:
-        dbapi_connection = cursor.connection
-        if (
-            not dbapi_connection.in_transaction
-            and is_write(statement)
-            and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
-        ):
-            dbapi_connection.execute("BEGIN IMMEDIATE")
+        dbapi_connection.set_query_only(True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,18 +1,23 @@
 """Run claimed actions: call each one's plugin handler in a transaction and settle the outcome.
 
 On return a handler's writes and SUCCESS commit together; on an exception they roll back and
-the failure is recorded instead. Every settlement checks the fencing token.
+the failure is recorded instead. Every settlement checks the fencing token, and an attempt's
+artifacts are stored only with a settlement that passed it.
 
-Actions whose handlers are known to be fast run several to a transaction (``run_batch``)
-and are settled by one statement: the commit, the dearest part of an action on any database,
-is shared. A handler that fails without having written anything leaves nothing to undo, so
-its batch goes on; one that fails after writing rolls the batch back, and each action of it
-runs again in a transaction of its own. A crash costs a batch re-run rather than one action;
-delivery stays at least once and each handler's writes stay atomic with its outcome.
+Actions whose type declares ``share_transaction`` (their handlers only touch the database)
+may run several to a transaction (``run_batch``) and are settled by one statement: the
+commit, the dearest part of an action on any database, is shared. The batch first confirms
+every lease under lock (row locks on PostgreSQL, the write lock on SQLite), so no settle
+can find a lease lost later; each handler then runs in a session and savepoint of its own,
+so one that fails, rolls back or empties its session undoes only its own writes and the
+batch goes on. Only if the shared transaction itself fails (its commit, say) is nothing
+stored, and the batch's actions run again one at a time: delivery stays at least once, and
+handlers that only touch the database lose nothing by running again.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +32,6 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from aol_core import limits, queue
 from aol_core.config import Settings
 from aol_core.context import ActionContext, LogEntry
-from aol_core.db import writes_so_far
 from aol_core.drivers import Claim
 from aol_core.errors import Hold, InvalidPayload, PermanentError, RetryableError, Snooze
 from aol_core.models import Status
@@ -50,8 +54,8 @@ class HandlerRolledBack(Exception):
     """A handler called ``session.rollback()``: it would silently drop writes it cannot see."""
 
 
-class _Unbatchable(Exception):
-    """Something in a batch needs the one-action path (a lost lease, a database error)."""
+class _SharedTransactionFailed(Exception):
+    """A batch's shared transaction cannot be committed as it stands."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,18 @@ class Dispatcher:
         self.settings = settings
         self.worker = worker
         self.sessions = sessionmaker(engine, expire_on_commit=False)
-        event.listen(self.sessions, "before_commit", _forbid_handler_commit)
-        event.listen(self.sessions, "after_soft_rollback", _note_rollback)
+        #: sessions on a batch's shared connection, each inside a savepoint of its own
+        self.shared_sessions = sessionmaker(expire_on_commit=False,
+                                            join_transaction_mode="create_savepoint")
+        for factory in (self.sessions, self.shared_sessions):
+            event.listen(factory, "before_commit", _forbid_handler_commit)
+            event.listen(factory, "after_soft_rollback", _note_rollback)
 
-    def run(self, claim: Claim, proof_mode: bool) -> Outcome:
-        """Run one action in a transaction of its own."""
-        context = self._context(claim)
+    def run(self, claim: Claim, proof_mode: bool,
+            cancelled: threading.Event | None = None) -> Outcome:
+        """Run one action in a transaction of its own; ``cancelled`` backs the handler's
+        ``context.cancelled`` (the worker sets it when the action is taken from it)."""
+        context = self._context(claim, cancelled)
         started = time.monotonic()
         try:
             with self.sessions() as session, session.begin():
@@ -96,8 +106,7 @@ class Dispatcher:
         except LeaseLost:
             context.logs.append(_lost_entry(claim))
             with self.engine.begin() as conn:
-                queue.write_records(conn, self.worker,
-                                    [queue.AttemptRecord(claim, context.logs)], utcnow())
+                queue.write_records(conn, self.worker, [_logs_only(claim, context)], utcnow())
             return Outcome(claim, None, time.monotonic() - started, "lease lost")
         except Exception as exc:
             with self.engine.begin() as conn:
@@ -108,53 +117,80 @@ class Dispatcher:
     def run_batch(self, batch: Sequence[tuple[Claim, bool]]) -> list[Outcome]:
         """Run ``(claim, proof_mode)`` pairs in one transaction and settle them together.
 
-        Anything out of the ordinary (a handler failing after it wrote, a lost lease, a
-        database error) rolls the whole batch back and runs each action on its own instead.
+        Claims whose lease no longer holds when the batch starts are not run. Each handler
+        runs once: a neighbour failing or losing its lease never runs it again; only a
+        failure of the shared transaction itself does (see the module text).
         """
-        outcomes: list[Outcome] = []
         try:
-            with self.sessions() as session, session.begin():
-                conn = session.connection()
-                succeeded: list[tuple[Claim, Any]] = []
-                records: list[queue.AttemptRecord] = []
-                failed: list[tuple[Claim, ActionContext, Exception, float]] = []
-                for claim, proof_mode in batch:
-                    context = self._context(claim)
-                    started = time.monotonic()
-                    writes = writes_so_far(conn)
-                    try:
-                        result = self._call(session, claim, proof_mode, context)
-                    except (HandlerCommitted, HandlerRolledBack, DBAPIError):
-                        raise _Unbatchable from None
-                    except Exception as exc:
-                        if writes_so_far(conn) != writes or _has_changes(session):
-                            raise _Unbatchable from None
-                        failed.append((claim, context, exc, started))
-                        continue
-                    seconds = time.monotonic() - started
-                    _log_success(context, seconds, proof_mode)
-                    succeeded.append((claim, result))
-                    records.append(_record(claim, context))
-                    outcomes.append(Outcome(claim, Status.SUCCESS, seconds))
-                now = utcnow()
-                if not queue.settle_successes(conn, succeeded, now):
-                    raise _Unbatchable
-                for claim, context, problem, started in failed:
-                    outcome, record = self._settle_failure(conn, claim, context, problem,
-                                                           started)
-                    if outcome.status is None:
-                        raise _Unbatchable
-                    outcomes.append(outcome)
-                    records.append(record)
-                queue.write_records(conn, self.worker, records, now)
-                session.info[_SETTLING] = True
-        except (_Unbatchable, DBAPIError):  # DBAPIError: the shared settle or commit failed
+            with self.engine.connect() as conn, conn.begin():
+                return self._run_shared(conn, batch)
+        except (_SharedTransactionFailed, DBAPIError):
             return [self.run(claim, proof_mode) for claim, proof_mode in batch]
+
+    def _run_shared(
+        self, conn: Connection, batch: Sequence[tuple[Claim, bool]]
+    ) -> list[Outcome]:
+        held = queue.confirm_leases(conn, [claim for claim, _ in batch])
+        outcomes: list[Outcome] = []
+        records: list[queue.AttemptRecord] = []
+        succeeded: list[tuple[Claim, Any]] = []
+        session = self.shared_sessions(bind=conn)
+        for claim, proof_mode in batch:
+            context = self._context(claim)
+            if (claim.id, claim.fencing_token) not in held:
+                context.logs.append(_lost_entry(claim))
+                records.append(_logs_only(claim, context))
+                outcomes.append(Outcome(claim, None, 0.0, "lease lost"))
+                continue
+            started = time.monotonic()
+            result, problem = self._run_isolated(conn, session, claim, proof_mode, context)
+            if problem is not None:
+                outcome, record = self._settle_failure(conn, claim, context, problem, started)
+                if outcome.status is None:  # cannot happen while the leases are locked
+                    raise _SharedTransactionFailed
+            else:
+                seconds = time.monotonic() - started
+                _log_success(context, seconds, proof_mode)
+                succeeded.append((claim, result))
+                outcome, record = Outcome(claim, Status.SUCCESS, seconds), _record(claim, context)
+            outcomes.append(outcome)
+            records.append(record)
+        now = utcnow()
+        if not queue.settle_successes(conn, succeeded, now):
+            raise _SharedTransactionFailed  # cannot happen while the leases are locked
+        queue.write_records(conn, self.worker, records, now)
         return outcomes
 
-    def _context(self, claim: Claim) -> ActionContext:
+    def _run_isolated(
+        self, conn: Connection, session: Session, claim: Claim, proof_mode: bool,
+        context: ActionContext,
+    ) -> tuple[Any, Exception | None]:
+        """Run one handler of a batch in a savepoint of its own: its writes are flushed
+        and the savepoint released on return, rolled back on failure. The session is
+        closed after each handler (cheaper than a new one), so the next starts from a
+        clean session: nothing one handler leaves in it — pending objects, a rollback,
+        ``expunge_all()`` — reaches another's writes. The savepoint opens when the handler
+        first uses the session: one that never touches the database costs no statement."""
+        try:
+            result = self._call(session, claim, proof_mode, context)
+            if session.in_transaction():
+                session.info[_SETTLING] = True
+                session.commit()  # flushes, then releases its savepoint
+            return result, None
+        except DBAPIError as exc:
+            if conn.invalidated:  # the connection is gone: nothing left to settle on
+                raise
+            session.rollback()  # to its savepoint: its own writes only
+            return None, exc
+        except Exception as exc:
+            session.rollback()
+            return None, exc
+        finally:
+            session.close()
+
+    def _context(self, claim: Claim, cancelled: threading.Event | None = None) -> ActionContext:
         return ActionContext(claim.id, claim.action_type, claim.attempt, claim.max_attempts,
-                             claim.idempotency_key, self.worker,
+                             claim.idempotency_key, self.worker, cancel_signal=cancelled,
                              max_artifact_bytes=self.settings.max_artifact_bytes)
 
     def _call(
@@ -193,11 +229,11 @@ class Dispatcher:
         context.logs.append(LogEntry("ERROR", limits.storable_text(message,
                                                                    limits.MAX_LOG_LINE_CHARS)))
         settled = queue.settle(conn, claim, status, now=now, error=error, retry_at=retry_at)
-        if not settled:
-            context.logs.append(_lost_entry(claim))
         seconds = time.monotonic() - started
-        return (Outcome(claim, status if settled else None, seconds, error),
-                _record(claim, context))
+        if not settled:  # the artifacts belong to the attempt that holds the action now
+            context.logs.append(_lost_entry(claim))
+            return Outcome(claim, None, seconds, error), _logs_only(claim, context)
+        return Outcome(claim, status, seconds, error), _record(claim, context)
 
     def _set_aside(
         self, conn: Connection, claim: Claim, context: ActionContext, exc: Snooze | Hold,
@@ -218,9 +254,10 @@ class Dispatcher:
             note = f"held: {exc.reason}"
             context.log("WARNING", f"attempt {claim.attempt} {note}; waits for a person "
                         f"(aol actions release|resolve {claim.id})")
-        if status is None:
-            context.logs.append(_lost_entry(claim))
         seconds = time.monotonic() - started
+        if status is None:  # the artifacts belong to the attempt that holds the action now
+            context.logs.append(_lost_entry(claim))
+            return Outcome(claim, None, seconds, note), _logs_only(claim, context)
         return Outcome(claim, status, seconds, note), _record(claim, context)
 
     def _retry_at(self, claim: Claim, exc: Exception, now: datetime) -> datetime:
@@ -239,7 +276,13 @@ def _fate(claim: Claim, status: Status, retry_at: datetime | None) -> str:
 
 
 def _record(claim: Claim, context: ActionContext) -> queue.AttemptRecord:
+    """A settled attempt's logs and artifacts (call only after its fenced settle passed)."""
     return queue.AttemptRecord(claim, context.logs, context.artifacts.values())
+
+
+def _logs_only(claim: Claim, context: ActionContext) -> queue.AttemptRecord:
+    """An attempt whose outcome was refused keeps its log lines, not its artifacts."""
+    return queue.AttemptRecord(claim, context.logs)
 
 
 def _log_success(context: ActionContext, seconds: float, proof_mode: bool) -> None:
@@ -251,13 +294,11 @@ def _lost_entry(claim: Claim) -> LogEntry:
     return LogEntry(
         "WARNING",
         f"attempt {claim.attempt} lost its lease before finishing; its outcome and writes "
-        "were discarded (another worker owns the action)",
+        "were discarded (the action was cancelled or failed by an operator, or another "
+        "worker owns it now)",
     )
 
 
-def _has_changes(session: Session) -> bool:
-    """Objects added, changed or deleted but not yet flushed."""
-    return bool(session.new or session.dirty or session.deleted)
 
 
 def _note_rollback(session: Session, previous: SessionTransaction) -> None:

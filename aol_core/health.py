@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from aol_core import scheduler, schema
+from aol_core.config import Settings
 from aol_core.control import read_flags
 from aol_core.db import mask_url
 from aol_core.drivers import driver_for
@@ -44,7 +46,14 @@ class HealthReport:
         return ok
 
 
-def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
+#: an action of a type without a timeout is stuck once it has run this many leases
+STUCK_AFTER_LEASES = 3
+
+
+def check_health(
+    engine: Engine, registry: PluginRegistry, settings: Settings | None = None
+) -> HealthReport:
+    settings = settings if settings is not None else Settings()
     report = HealthReport(mask_url(engine.url))
     try:
         with engine.connect() as conn:
@@ -80,6 +89,11 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
         if "finished" in report.counts:  # the estimate counted them as finished
             report.counts["finished"] = max(0, report.counts["finished"] - held)
         schedules = scheduler.statuses(conn, registry, now)
+        stuck = _stuck(conn, registry, settings, now)
+        lagging = dict(conn.execute(
+            select(Action.action_type, func.min(Action.not_before))
+            .where(IS_CLAIMABLE, Action.not_before <= now - settings.health_max_lag)
+            .group_by(Action.action_type)).all())
     report.workers = [
         {"name": w.name, "host": w.host, "pid": w.pid, "action_types": w.action_types,
          "degraded": w.degraded, "last_heartbeat": w.last_heartbeat.isoformat(),
@@ -115,6 +129,15 @@ def check_health(engine: Engine, registry: PluginRegistry) -> HealthReport:
                   "or live worker runs" for s in unroutable)
         or f"{len(schedules)} schedule(s), all routable",
     )
+    report.add("no action running too long", not stuck, "; ".join(stuck) or
+               f"none past its type's timeout or {STUCK_AFTER_LEASES} leases")
+    report.add(
+        "queue lag", not lagging,
+        "; ".join(f"the oldest due {t} action has waited {_ago(now, since)} "
+                  f"(limit {settings.health_max_lag}; AOL_HEALTH_MAX_LAG)"
+                  for t, since in sorted(lagging.items()))
+        or f"no due action has waited longer than {settings.health_max_lag}",
+    )
     return report
 
 
@@ -133,3 +156,29 @@ def _counts(conn: Connection, waiting: int, retrying: int) -> tuple[dict[str, in
     if rows is None:
         return counts, []
     return {**counts, "finished": max(0, rows - sum(counts.values()))}, ["finished"]
+
+
+def _stuck(
+    conn: Connection, registry: PluginRegistry, settings: Settings, now: datetime
+) -> list[str]:
+    """Actions RUNNING past their type's timeout, or past several leases without one (a
+    read of running rows only, which their partial index holds)."""
+    leases = timedelta(seconds=STUCK_AFTER_LEASES * settings.lease_seconds)
+    limits = {name: timedelta(seconds=route.spec.timeout)
+              for name, route in registry.routes.items() if route.spec.timeout is not None}
+    shortest = min([leases, *limits.values()])
+    rows = conn.execute(
+        select(Action.id, Action.action_type, Action.started_at, Action.lease_owner)
+        .where(IS_RUNNING, Action.started_at < now - shortest).order_by(Action.started_at)
+    ).all()
+    return [
+        f"action {row.id} ({row.action_type}) has run {_ago(now, row.started_at)} on "
+        f"{row.lease_owner}, past its "
+        + ("timeout" if row.action_type in limits else f"{STUCK_AFTER_LEASES} leases")
+        for row in rows
+        if row.started_at < now - limits.get(row.action_type, leases)
+    ]
+
+
+def _ago(now: datetime, since: datetime) -> str:
+    return str(timedelta(seconds=round((now - since).total_seconds())))

@@ -23,6 +23,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    func,
     insert,
     literal,
     select,
@@ -47,6 +48,7 @@ from aol_core.errors import (
 from aol_core.models import (
     CLAIMABLE,
     FINISHED,
+    IS_CLAIMABLE,
     IS_FINISHED,
     IS_RUNNING,
     Action,
@@ -476,6 +478,12 @@ def rescue_expired(
     return [(row.id, row.status) for row in rescued]
 
 
+def _claimed(claims: Sequence[Claim]) -> Any:
+    """Rows still RUNNING under these claims' fencing tokens."""
+    return IS_RUNNING & tuple_(actions.c.id, actions.c.fencing_token).in_(
+        [(c.id, c.fencing_token) for c in claims])
+
+
 def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until: datetime) -> None:
     """Extend the leases of ``claims`` still held by ``worker``: ``until`` is on the caller's
     clock and counts from the database's now (see ``Driver.time``)."""
@@ -483,15 +491,24 @@ def extend_leases(conn: Connection, worker: str, claims: Sequence[Claim], until:
         now = utcnow()
         conn.execute(
             update(actions)
-            .where(
-                actions.c.lease_owner == worker,
-                IS_RUNNING,
-                tuple_(actions.c.id, actions.c.fencing_token).in_(
-                    [(c.id, c.fencing_token) for c in claims]
-                ),
-            )
+            .where(actions.c.lease_owner == worker, _claimed(claims))
             .values(lease_expires_at=driver_for(conn).time(now, until - now))
         )
+
+
+def confirm_leases(conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+    """Lock the claims that still hold their lease, for the rest of ``conn``'s transaction,
+    and return their ``(id, fencing_token)``: nobody can take or cancel them before the
+    commit (PostgreSQL locks the rows, SQLite takes its write lock)."""
+    return driver_for(conn).lock_claims(conn, claims) if claims else set()
+
+
+def still_held(conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+    """Which claims still hold their action (a read: cancelled or taken-over ones do not)."""
+    if not claims:
+        return set()
+    statement = select(actions.c.id, actions.c.fencing_token).where(_claimed(claims))
+    return {(row.id, row.fencing_token) for row in conn.execute(statement)}
 
 
 @dataclass(frozen=True)
@@ -666,11 +683,13 @@ def retry_action(session: Session, action_id: int) -> Action:
 
 
 def cancel_action(session: Session, action_id: int) -> Action:
-    """Cancel an action that is not running and not finished."""
+    """Cancel an unfinished action. A worker running it finds its lease gone: the running
+    attempt's outcome is refused, its writes roll back and ``context.cancelled`` turns true."""
     return _transition(
-        session, action_id, CLAIMABLE,
-        {"status": Status.CANCELLED.value, "finished_at": utcnow()},
-        "only PENDING or RETRY can be cancelled", "cancelled by an operator",
+        session, action_id, (*CLAIMABLE, Status.RUNNING.value),
+        {"status": Status.CANCELLED.value, "lease_owner": None, "lease_expires_at": None,
+         "finished_at": utcnow()},
+        "only PENDING, RETRY or RUNNING can be cancelled", "cancelled by an operator",
     )
 
 
@@ -724,3 +743,16 @@ def _operator_log(session: Session, action: Action, message: str) -> None:
 def has_due(conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
     """A read-only look for claimable work, so idle workers poll without taking write locks."""
     return driver_for(conn).has_due(conn, action_types, now)
+
+
+def waiting_not_due(
+    conn: Connection, action_types: Sequence[str], now: datetime
+) -> tuple[int, datetime | None]:
+    """How many claimable actions of ``action_types`` are not due yet, and the earliest
+    time one becomes due."""
+    count, earliest = conn.execute(
+        select(func.count(), func.min(actions.c.not_before)).where(
+            IS_CLAIMABLE, actions.c.action_type.in_(action_types),
+            actions.c.not_before > now)
+    ).one()
+    return int(count), earliest

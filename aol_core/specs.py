@@ -22,6 +22,13 @@ class ActionSpec:
     overrides the default for actions of this type enqueued without their own.
     ``timeout`` (seconds) bounds a run: past it the worker stops extending the lease, so
     the action is taken over and the late outcome is refused.
+
+    ``share_transaction`` declares that the handler only touches the database (no network,
+    no files, no other outside effect), so it may share a transaction with other actions:
+    a worker then runs fast actions of such types several to a commit, and may run one
+    again if that shared commit fails. Leave it False for anything else, so a handler with
+    outside effects never repeats them for a neighbour and never holds SQLite's write lock
+    across a network call.
     """
 
     name: str
@@ -29,6 +36,7 @@ class ActionSpec:
     payload_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     max_attempts: int | None = None
     timeout: float | None = None
+    share_transaction: bool = False
 
     @cached_property
     def validator(self) -> Validator | None:

@@ -1,10 +1,18 @@
-"""The worker loop: claim in batches, run on threads, heartbeat, obey the switches, stop cleanly.
+"""The worker loop: claim what can start, run on threads, heartbeat, obey the switches, stop
+cleanly.
 
 Threads: the main loop claims and watches the control flags; ``concurrency`` runner threads
 each dispatch one action at a time with their own session; a heartbeat thread keeps the
-worker's registration and its leases alive. Stopping (signal, kill switch, ``--burst`` out of
-work) stops claiming, hands back claimed actions that had not started, and lets running ones
-finish within the grace period.
+worker's registration and its running actions' leases alive, and tells a running handler
+(``context.cancelled``) when its action was cancelled or taken from it.
+
+A worker claims only while a runner is free, and only what its free runners can start (for
+fast shareable handlers, a batch each and one more): a hung handler holds its own action and
+nothing else, and a claim that has not started within a third of a lease is handed back
+rather than renewed, so another worker can take it.
+
+Stopping (signal, kill switch, ``--burst`` out of work) stops claiming, hands back claimed
+actions that had not started, and lets running ones finish within the grace period.
 """
 
 from __future__ import annotations
@@ -39,9 +47,10 @@ log = logging.getLogger("aol.worker")
 PRUNE_EVERY_SECONDS = 300
 #: how often a worker ticks the schedules (each slot is enqueued once, whoever ticks)
 SCHEDULE_TICK_SECONDS = 1.0
-#: handlers faster than this (moving average) share transactions with their batch-mates
+#: handlers faster than this (moving average) share transactions with their batch-mates,
+#: if their type declares ``share_transaction``
 FAST_HANDLER_SECONDS = 0.005
-#: the most fast actions claimed at once, or run in one transaction
+#: the most fast shareable actions claimed at once per free runner, or run in one transaction
 FAST_BATCH = 100
 #: a shared transaction takes no more actions once their expected handler time adds up to
 #: this, which bounds how long it holds SQLite's write lock
@@ -53,9 +62,13 @@ class _Held:
     """A claim this worker holds, and when its lease must stop being extended."""
 
     claim: Claim
+    claimed_at: float
     timeout: float | None = None
+    started: bool = False
     deadline: float | None = None
     overdue_reported: bool = False
+    #: becomes the handler's ``context.cancelled`` (made when it starts on its own)
+    cancelled: threading.Event | None = None
 
 
 def _key(claim: Claim) -> tuple[int, int]:
@@ -100,6 +113,8 @@ class Worker:
         self.ready: queue_module.Queue[Claim | None] = queue_module.Queue()
         #: claims this worker holds, by (action id, fencing token): a re-claim is another entry
         self.held: dict[tuple[int, int], _Held] = {}
+        #: runners busy with an action or batch
+        self.busy = 0
         self.lock = threading.Lock()
         self.flags = Flags()
         self.counts: Counter[str] = Counter()
@@ -205,8 +220,15 @@ class Worker:
                 self.request_stop("kill switch")
                 return
             if self.flags.paused:
+                if self.options.burst:
+                    self.request_stop("burst: the queue is paused (aol control resume); "
+                                      "nothing may run")
+                    return
                 self._sleep(settings.poll_interval)
                 return
+        if self.options.burst and not self.action_types:
+            self.request_stop("burst: no action types to run (no plugin loaded any)")
+            return
         if clock - loop.last_rescue >= settings.lease_seconds / 4:
             self._rescue()
             loop.last_rescue = clock
@@ -222,9 +244,8 @@ class Worker:
                          "and %d registration(s) of workers long gone", pruned.actions,
                          settings.retention, pruned.keys, pruned.workers)
             loop.last_prune = clock
-        # Claim the next batch when the claimed-but-unstarted buffer is half empty.
         limit = self._claim_limit()
-        if self.ready.qsize() > limit // 2 or not self.action_types:
+        if limit <= 0 or not self.action_types:  # every runner busy, or nothing to claim
             self._sleep(settings.poll_interval)
             return
         # Looked at before claiming: an action settled as RETRY while the claim ran is due.
@@ -233,9 +254,20 @@ class Worker:
         if not loop.idle:
             return
         if self.options.burst and nothing_running:
-            self.request_stop("burst: nothing due")
+            self.request_stop(self._nothing_due())
             return
         self._sleep(settings.poll_interval)
+
+    def _nothing_due(self) -> str:
+        """Why a burst worker stops: nothing due, and what waits to become due."""
+        now = utcnow()
+        with self.engine.connect() as conn:
+            waiting, next_due = queue.waiting_not_due(conn, self.action_types, now)
+        if not waiting or next_due is None:
+            return "burst: nothing due"
+        return (f"burst: nothing due now; {waiting} action(s) wait (RETRY or scheduled), "
+                f"the next due at {next_due:%Y-%m-%d %H:%M:%S} UTC "
+                f"(in {max(0.0, (next_due - now).total_seconds()):.0f} s)")
 
     def _claim(self, limit: int, idle: bool) -> list[Claim]:
         now = utcnow()
@@ -247,10 +279,11 @@ class Worker:
             self.engine, worker=self.name, action_types=self.action_types, limit=limit,
             lease_seconds=self.settings.lease_seconds, now=now,
         )
+        clock = time.monotonic()
         with self.lock:
             for claim in claims:
                 timeout = self.registry.routes[claim.action_type].spec.timeout
-                self.held[_key(claim)] = _Held(claim, timeout)
+                self.held[_key(claim)] = _Held(claim, clock, timeout)
         for claim in claims:
             self.ready.put(claim)
         return claims
@@ -281,15 +314,25 @@ class Worker:
                 self._run_group(group)
 
     def _claim_limit(self) -> int:
-        """``batch_size``, or more while every handler this worker has run is fast."""
-        times = list(self.handler_seconds.values())  # copied at once: runners add types
-        if times and all(seconds < FAST_HANDLER_SECONDS for seconds in times):
-            return max(self.settings.batch_size, FAST_BATCH)
-        return self.settings.batch_size
+        """How many to claim now: nothing while every runner is busy (so a hung handler
+        holds no other action); else one for each free runner, at most ``batch_size`` at
+        once, or, while every type this worker has run is fast and shareable, a batch for
+        each free runner and one more, so the next shared transaction is ready to start."""
+        with self.lock:
+            free = self.options.concurrency - self.busy
+            unstarted = sum(not held.started for held in self.held.values())
+        if free <= 0:
+            return 0
+        times = dict(self.handler_seconds)  # copied at once: runners add types
+        if times and all(self._fast(action_type) for action_type in times):
+            return (free + 1) * max(self.settings.batch_size, FAST_BATCH) - unstarted
+        return min(free - unstarted, self.settings.batch_size)
 
     def _gather(self, first: Claim) -> tuple[list[Claim], Claim | None]:
-        """Take more ready claims to share a transaction, while handlers are known to be fast
-        and the batch's expected handler time stays within SHARED_TRANSACTION_SECONDS.
+        """Take more ready claims to share a transaction, while their types declare
+        ``share_transaction`` and are known to be fast, and the batch's expected handler
+        time stays within SHARED_TRANSACTION_SECONDS (which bounds how long a batch holds
+        SQLite's write lock).
 
         Returns the batch, and a claim taken that must run on its own.
         """
@@ -312,21 +355,40 @@ class Worker:
         return batch, None
 
     def _fast(self, action_type: str) -> bool:
+        """Declared shareable and known to be fast: may share a transaction."""
         seconds = self.handler_seconds.get(action_type)
-        return seconds is not None and seconds < FAST_HANDLER_SECONDS
+        return (seconds is not None and seconds < FAST_HANDLER_SECONDS
+                and self.registry.routes[action_type].spec.share_transaction)
 
-    def _run_group(self, claims: list[Claim]) -> None:
+    def _start(self, claims: list[Claim]) -> list[_Held]:
+        """Mark claims started, leaving out any handed back meanwhile (see _heartbeat)."""
+        now = time.monotonic()
+        started = []
+        with self.lock:
+            for claim in claims:
+                held = self.held.get(_key(claim))
+                if held is None:
+                    continue
+                held.started = True
+                if len(claims) == 1:
+                    held.cancelled = threading.Event()
+                if held.timeout is not None:
+                    held.deadline = now + held.timeout
+                started.append(held)
+            if started:
+                self.busy += 1
+        return started
+
+    def _run_group(self, candidates: list[Claim]) -> None:
+        started = self._start(candidates)
+        if not started:
+            return
+        claims = [held.claim for held in started]
         try:
-            now = time.monotonic()
-            with self.lock:
-                for claim in claims:
-                    held = self.held.get(_key(claim))
-                    if held is not None and held.timeout is not None:
-                        held.deadline = now + held.timeout
             pairs = [(c, c.proof_mode or self.options.proof_mode or self.flags.proof_mode)
                      for c in claims]
             if len(pairs) == 1:
-                outcomes = [self.dispatcher.run(*pairs[0])]
+                outcomes = [self.dispatcher.run(*pairs[0], started[0].cancelled)]
             else:
                 outcomes = self.dispatcher.run_batch(pairs)
             for outcome in outcomes:
@@ -339,6 +401,7 @@ class Worker:
             with self.lock:
                 for claim in claims:
                     self.held.pop(_key(claim), None)
+                self.busy -= 1
             self.wake.set()
 
     def _report(self, outcome: Outcome) -> None:
@@ -367,18 +430,49 @@ class Worker:
         self.reported, self.reported_at = counts, now
 
     def _heartbeat(self, stop: threading.Event) -> None:
+        """Every third of a lease: renew the registration and the running actions' leases,
+        and hand back claims that have not started. Every poll interval in between: look
+        whether a running action was cancelled or taken over, for ``context.cancelled``."""
         interval = self.settings.lease_seconds / 3
-        while not stop.wait(interval):
-            now = utcnow()
-            with self.lock:
-                keep = [h.claim for h in self.held.values() if not self._overdue(h)]
+        last_beat = time.monotonic()
+        while not stop.wait(min(self.settings.poll_interval, interval)):
             try:
-                with self.engine.begin() as conn:
-                    worker_registry.heartbeat(conn, self.name, now, self.alive_for)
-                    queue.extend_leases(conn, self.name, keep, now + self.alive_for)
-                self._summarise()
+                self._notice_lost()
+                if time.monotonic() - last_beat >= interval:
+                    last_beat = time.monotonic()
+                    self._beat(interval)
             except Exception as exc:
                 log.warning("heartbeat failed (%s); will try again", exc)
+
+    def _beat(self, interval: float) -> None:
+        now, clock = utcnow(), time.monotonic()
+        with self.lock:
+            keep = [h.claim for h in self.held.values() if h.started and not self._overdue(h)]
+            stale = [h.claim for h in self.held.values()
+                     if not h.started and clock - h.claimed_at >= interval]
+            for claim in stale:  # the runners skip them from now on
+                del self.held[_key(claim)]
+        with self.engine.begin() as conn:
+            worker_registry.heartbeat(conn, self.name, now, self.alive_for)
+            queue.extend_leases(conn, self.name, keep, now + self.alive_for)
+        if stale:
+            handed = queue.release(self.engine, stale, now)
+            log.info("handed back %d claimed action(s) that could not start in time", handed)
+        self._summarise()
+
+    def _notice_lost(self) -> None:
+        """Signal running handlers whose action is no longer theirs (a read, only while
+        something runs)."""
+        with self.lock:
+            watched = [(h.claim, h.cancelled) for h in self.held.values()
+                       if h.cancelled is not None and not h.cancelled.is_set()]
+        if not watched:
+            return
+        with self.engine.connect() as conn:
+            held = queue.still_held(conn, [claim for claim, _ in watched])
+        for claim, cancelled in watched:
+            if _key(claim) not in held:
+                cancelled.set()
 
     def _overdue(self, held: _Held) -> bool:
         if held.deadline is None or time.monotonic() < held.deadline:

@@ -10,7 +10,10 @@ from datetime import timedelta
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from aol_core.drivers import Claim, driver_for
 from aol_core.models import Action, Status
+from aol_core.testing import ActionHarness
+from aol_core.timeutil import utcnow
 
 
 def aol(*args: str, db_url: str, env: dict[str, str] | None = None,
@@ -45,3 +48,10 @@ def pass_time(engine: Engine, elapsed: timedelta) -> None:
         for action_id, expires in leases:
             conn.execute(update(Action).where(Action.id == action_id)
                          .values(lease_expires_at=expires - elapsed))
+
+
+def claim_all(harness: ActionHarness, limit: int = 100) -> list[Claim]:
+    """Claim every due action of the harness's types, as a worker named ``w`` would."""
+    return driver_for(harness.engine).claim(
+        harness.engine, worker="w", action_types=sorted(harness.registry.routes), limit=limit,
+        lease_seconds=30, now=utcnow())

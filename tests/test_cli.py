@@ -203,8 +203,7 @@ def test_a_bad_setting_in_the_environment_is_named(db_url: str) -> None:
     assert result.stderr.strip() == "aol: error: AOL_BATCH_SIZE must be a number, not 'many'"
 
 
-def test_cancel_refuses_an_action_a_worker_claimed_meanwhile(cli: CLI,
-                                                            harness: ActionHarness) -> None:
+def test_cancel_stops_an_action_a_worker_is_running(cli: CLI, harness: ActionHarness) -> None:
     from aol_core.drivers import driver_for
     from aol_core.timeutil import utcnow
 
@@ -212,8 +211,16 @@ def test_cancel_refuses_an_action_a_worker_claimed_meanwhile(cli: CLI,
     driver_for(harness.engine).claim(harness.engine, worker="w", action_types=["TEST_NOOP"],
                                      limit=1, lease_seconds=30, now=utcnow())
     code, _, err = cli("actions", "cancel", str(done["id"]))
-    assert code == 1 and "is RUNNING; only PENDING or RETRY can be cancelled" in err
-    assert cli.json("actions", "show", str(done["id"]))["status"] == "RUNNING"
+    assert code == 0, err
+    shown = cli.json("actions", "show", str(done["id"]))
+    assert (shown["status"], shown["lease_owner"]) == ("CANCELLED", None)
+
+
+def test_cancel_refuses_a_finished_action(cli: CLI) -> None:
+    done = cli.json("enqueue", "TEST_NOOP")
+    assert cli("actions", "cancel", str(done["id"]))[0] == 0
+    code, _, err = cli("actions", "cancel", str(done["id"]))
+    assert code == 1 and "is CANCELLED; only PENDING, RETRY or RUNNING can be cancelled" in err
 
 
 def test_the_seed_mark_failed_fails_an_unfinished_action_once(harness: ActionHarness) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select, text, update
 
+from aol_core import queue
 from aol_core.drivers import Claim, driver_for
 from aol_core.models import Action, Status
 from aol_core.testing import ActionHarness
@@ -220,23 +224,93 @@ def test_a_batch_commits_each_actions_writes_with_its_success(harness: ActionHar
 def test_a_failure_in_a_batch_rolls_back_only_its_own_writes(harness: ActionHarness) -> None:
     claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_FAIL", {"write_first": True}),
                           ("TEST_RECORD", {}))
+    commits = _count_commits(harness)
     outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
         [(c, False) for c in claims])}
+    assert len(commits) == 1
     assert [outcomes[c.id] for c in claims] == [Status.SUCCESS, Status.RETRY, Status.SUCCESS]
     assert runs(harness, claims[1].id) == 0
     assert runs(harness) == 2
     assert harness.logs(claims[1].id)[-1].level == "ERROR"
 
 
-def test_a_batch_with_a_lost_lease_runs_its_actions_one_by_one(harness: ActionHarness) -> None:
+def test_a_claim_that_lost_its_lease_is_left_out_of_its_batch(
+    harness: ActionHarness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_RECORD", {}))
     with harness.session() as session:
         session.execute(update(Action).where(Action.id == claims[0].id).values(
             fencing_token=Action.fencing_token + 1))
+    called = _count_calls(harness, monkeypatch, "TEST_RECORD")
+    commits = _count_commits(harness)
     outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
         [(c, False) for c in claims])}
     assert outcomes == {claims[0].id: None, claims[1].id: Status.SUCCESS}
+    assert called == [claims[1].id]
+    assert len(commits) == 1
     assert (runs(harness, claims[0].id), runs(harness, claims[1].id)) == (0, 1)
+    assert "lost its lease" in harness.logs(claims[0].id)[-1].message
+
+
+def test_a_neighbours_failure_never_runs_a_handler_again(
+    harness: ActionHarness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_FAIL", {"write_first": True}),
+                          ("TEST_COMMIT", {}), ("TEST_COMMIT", {"rollback": True}),
+                          ("TEST_RECORD", {}))
+    called = _count_calls(harness, monkeypatch, "TEST_RECORD", "TEST_FAIL", "TEST_COMMIT")
+    commits = _count_commits(harness)
+    outcomes = {o.claim.id: o.status for o in harness.dispatcher.run_batch(
+        [(c, False) for c in claims])}
+    assert sorted(called) == sorted(c.id for c in claims)
+    assert len(commits) == 1
+    assert [outcomes[c.id] for c in claims] == [Status.SUCCESS, Status.RETRY, Status.FAILED,
+                                                Status.FAILED, Status.SUCCESS]
+    assert [runs(harness, c.id) for c in claims] == [1, 0, 0, 0, 1]
+
+
+def test_a_handler_emptying_its_session_keeps_its_neighbours_writes(
+    harness: ActionHarness,
+) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {"orm": True}),
+                          ("TEST_SQL", {"expunge_all": True}), ("TEST_RECORD", {"orm": True}))
+    outcomes = harness.dispatcher.run_batch([(c, False) for c in claims])
+    assert [o.status for o in outcomes] == [Status.SUCCESS] * 3
+    assert [runs(harness, c.id) for c in claims] == [1, 0, 1]
+
+
+def test_a_shared_transaction_that_cannot_settle_runs_its_actions_again_one_by_one(
+    harness: ActionHarness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    claims = _claim_batch(harness, ("TEST_RECORD", {}), ("TEST_RECORD", {}))
+    monkeypatch.setattr(queue, "settle_successes", lambda *_args: False)
+    called = _count_calls(harness, monkeypatch, "TEST_RECORD")
+    outcomes = harness.dispatcher.run_batch([(c, False) for c in claims])
+    assert [o.status for o in outcomes] == [Status.SUCCESS] * 2
+    assert sorted(called) == sorted([c.id for c in claims] * 2)  # delivery: at least once
+    assert [runs(harness, c.id) for c in claims] == [1, 1]  # the shared writes rolled back
+
+
+def _count_calls(harness: ActionHarness, monkeypatch: pytest.MonkeyPatch,
+                 *action_types: str) -> list[int]:
+    """Record the action id of every call of these types' handlers."""
+    called: list[int] = []
+    for action_type in action_types:
+        route = harness.registry.routes[action_type]
+
+        def counting(*args: Any, _handler: Any = route.handler) -> Any:
+            called.append(args[-1].action_id)
+            return _handler(*args)
+
+        monkeypatch.setitem(harness.registry.routes, action_type,
+                            dataclasses.replace(route, handler=counting))
+    return called
+
+
+def _count_commits(harness: ActionHarness) -> list[None]:
+    commits: list[None] = []
+    event.listen(harness.engine, "commit", lambda _conn: commits.append(None))
+    return commits
 
 
 def test_a_handler_committing_in_a_batch_fails_alone(harness: ActionHarness) -> None:
@@ -268,3 +342,34 @@ def test_an_enqueue_by_a_failing_handler_in_a_batch_rolls_back(harness: ActionHa
     assert outcomes == {claims[0].id: Status.SUCCESS, claims[1].id: Status.RETRY}
     with harness.session() as session:
         assert session.scalar(select(func.count()).where(Action.idempotency_key == "child")) == 0
+
+
+# --- outcomes refused by fencing ------------------------------------------------------------
+
+
+def test_a_late_attempt_never_replaces_the_winners_artifact(harness: ActionHarness) -> None:
+    action_id = harness.enqueue("TEST_ARTIFACT", {"per_attempt": True, "fail_times": 1})
+    (late,) = _claim(harness)
+    # its lease runs out; another worker takes the action over and succeeds
+    with harness.session() as session:
+        session.execute(update(Action).where(Action.id == action_id).values(
+            status=Status.RETRY.value, lease_owner=None, lease_expires_at=None))
+    (winner,) = _claim(harness)
+    assert harness.dispatcher.run(winner, proof_mode=False).status == Status.SUCCESS
+    # the late attempt fails after recording the same artifact: its failure is refused
+    assert harness.dispatcher.run(late, proof_mode=False).status is None
+    (artifact,) = harness.artifacts(action_id)
+    assert artifact.content == b"proof (attempt 2)"
+    assert harness.action(action_id).status == Status.SUCCESS
+
+
+def test_cancelling_a_running_action_refuses_its_outcome_and_rolls_back_its_writes(
+    harness: ActionHarness,
+) -> None:
+    action_id = harness.enqueue("TEST_RECORD", {})
+    (claim,) = _claim(harness)
+    with harness.session() as session:
+        queue.cancel_action(session, action_id)
+    assert harness.dispatcher.run(claim, proof_mode=False).status is None
+    assert runs(harness, action_id) == 0
+    assert harness.action(action_id).status == Status.CANCELLED

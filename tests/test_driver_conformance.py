@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core import NewAction, enqueue_many
 from aol_core.drivers import Claim, driver_for
 from aol_core.models import Status
+from aol_core.models import actions_table as actions
 from aol_core.timeutil import utcnow
 from helpers import fetch
 
@@ -161,3 +164,34 @@ def test_insert_logs_keeps_every_field(engine: Engine, sessions: sessionmaker[Se
     with sessions() as session:
         stored = session.query(ExecutionLog).order_by(ExecutionLog.id).all()
     assert [(e.ts, e.artifact_ref) for e in stored] == [(now, "aol://artifacts/1/x"), (now, None)]
+
+
+def test_lock_claims_returns_only_claims_that_still_hold_their_lease(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    add(sessions, *(NewAction("TEST_NOOP", {"n": n}) for n in range(3)))
+    held, taken_over, cancelled = claim(engine)
+    with engine.begin() as conn:
+        conn.execute(update(actions).where(actions.c.id == taken_over.id)
+                     .values(fencing_token=actions.c.fencing_token + 1))
+        conn.execute(update(actions).where(actions.c.id == cancelled.id)
+                     .values(status=Status.CANCELLED.value))
+    with engine.begin() as conn:
+        locked = driver_for(engine).lock_claims(conn, [held, taken_over, cancelled])
+    assert locked == {(held.id, held.fencing_token)}
+
+
+def test_locked_claims_cannot_change_until_the_transaction_ends(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    add(sessions, NewAction("TEST_NOOP", {}))
+    [held] = claim(engine)
+    with engine.connect() as conn, conn.begin():
+        driver_for(engine).lock_claims(conn, [held])
+        with engine.connect() as other, pytest.raises(OperationalError):
+            if engine.dialect.name == "sqlite":
+                other.exec_driver_sql("PRAGMA busy_timeout=0")
+            else:
+                other.exec_driver_sql("SET lock_timeout = '10ms'")
+            other.execute(update(actions).where(actions.c.id == held.id)
+                          .values(status=Status.CANCELLED.value))

@@ -84,14 +84,16 @@ def register(commands: Any) -> None:
     retry = sub.add_parser("retry", help="run a FAILED, DLQ or CANCELLED action again")
     retry.add_argument("action_id", type=action_id, metavar="ID")
     retry.set_defaults(handler=run_retry)
-    cancel = sub.add_parser("cancel", help="cancel a PENDING or RETRY action")
+    cancel = sub.add_parser(
+        "cancel", help="cancel a PENDING, RETRY or RUNNING action (a running attempt's "
+        "outcome is refused and its writes roll back)")
     cancel.add_argument("action_id", type=action_id, metavar="ID")
     cancel.set_defaults(handler=run_cancel)
     release = sub.add_parser("release", help="make a HELD action due again")
-    release.add_argument("action_id", type=positive_int, metavar="ID")
+    release.add_argument("action_id", type=action_id, metavar="ID")
     release.set_defaults(handler=run_release)
     resolve = sub.add_parser("resolve", help="record what became of a HELD action")
-    resolve.add_argument("action_id", type=positive_int, metavar="ID")
+    resolve.add_argument("action_id", type=action_id, metavar="ID")
     finding = resolve.add_mutually_exclusive_group(required=True)
     finding.add_argument("--success", dest="succeeded", action="store_true",
                          help="it did what it should (e.g. the post is online)")

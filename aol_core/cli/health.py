@@ -17,7 +17,7 @@ def register(commands: Any) -> None:
 
 
 def run_health(ctx: Context, args: argparse.Namespace) -> int:
-    report = check_health(ctx.existing_engine(), ctx.registry)
+    report = check_health(ctx.existing_engine(), ctx.registry, ctx.settings)
     if args.json:
         print_json({"healthy": report.healthy, "database": report.database,
                     "checks": [asdict(c) for c in report.checks], "workers": report.workers,

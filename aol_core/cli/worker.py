@@ -35,7 +35,9 @@ def register(commands: Any) -> None:
     worker.add_argument("--concurrency", type=whole_number(1, MAX_CONCURRENCY), default=1,
                         metavar="N",
                         help="actions run at once, one thread and session each (default 1)")
-    worker.add_argument("--burst", action="store_true", help="exit when nothing is due")
+    worker.add_argument("--burst", action="store_true",
+                        help="exit when nothing is due, or the queue is paused, or no plugin "
+                        "declares an action type")
     worker.add_argument("--proof", action="store_true", help="run every action in proof mode")
     worker.add_argument("--lease-seconds", type=positive_float, metavar="S")
     worker.add_argument("--batch-size", type=positive_int, metavar="N")

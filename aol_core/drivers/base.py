@@ -196,6 +196,12 @@ class Driver(Protocol):
         system's rows): make the ids generated next follow the largest one."""
         ...
 
+    def lock_claims(self, conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+        """Of ``claims``, those whose action is still RUNNING under their fencing token, as
+        ``(id, fencing_token)``, locked so that no other transaction can change them until
+        ``conn``'s transaction ends."""
+        ...
+
     def notify(self, conn: Connection) -> None:
         """Tell idle workers, when ``conn``'s transaction commits, that work arrived."""
         ...

@@ -37,7 +37,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
-from aol_core.db import note_write
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, ZERO, Claim, claimed, run_claim
 from aol_core.models import IS_CLAIMABLE, UTCDateTime
 from aol_core.models import actions_table as actions
@@ -125,11 +124,15 @@ _SUCCEED = (
     "WHERE a.id = v.id AND a.fencing_token = v.token AND a.status = 'RUNNING'"
 )
 
+_LOCK_CLAIMS = (
+    "SELECT id, fencing_token FROM aol_actions WHERE status = 'RUNNING' AND "
+    "(id, fencing_token) IN (SELECT * FROM unnest(CAST(%(ids)s AS bigint[]), "
+    "CAST(%(tokens)s AS integer[]))) FOR UPDATE"
+)
+
 
 def _binary(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
-    """Execute on the transaction's own psycopg connection, with binary parameters (a write,
-    counted like those that go through SQLAlchemy)."""
-    note_write(conn)
+    """Execute on the transaction's own psycopg connection, with binary parameters."""
     cursor = conn.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
     cursor.execute(sql, params)
     return cursor
@@ -169,7 +172,6 @@ class PostgreSQLDriver:
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         # Pipelined: the server inserts one chunk while psycopg encodes the next.
-        note_write(conn)
         psycopg_conn = conn.connection.driver_connection
         cursors = []
         with psycopg_conn.pipeline():  # type: ignore[union-attr]
@@ -217,6 +219,11 @@ class PostgreSQLDriver:
                  f"(SELECT coalesce(max(id), 0) + 1 FROM {quoted}), false)"),
             {"table": table},
         )
+
+    def lock_claims(self, conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+        params = {"ids": [c.id for c in claims], "tokens": [c.fencing_token for c in claims]}
+        with _binary(conn, _LOCK_CLAIMS, params) as cursor:
+            return {(id_, token) for id_, token in cursor.fetchall()}
 
     def notify(self, conn: Connection) -> None:
         # Delivered at commit; PostgreSQL folds identical notifications in one transaction.

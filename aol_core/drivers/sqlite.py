@@ -6,6 +6,7 @@ claims, WAL lets readers continue meanwhile, and the busy timeout makes writers 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,9 @@ _DUE = (
     .order_by(*CLAIM_ORDER)
     .limit(bindparam("b_limit"))
 )
+#: the RUNNING actions among a JSON array of ids, with their fencing tokens
+_RUNNING_AMONG = ("SELECT id, fencing_token FROM aol_actions WHERE status = 'RUNNING' "
+                  "AND id IN (SELECT value FROM json_each(?))")
 _CLAIM = (
     update(actions)
     .where(actions.c.id.in_(_DUE.scalar_subquery()))
@@ -141,6 +145,13 @@ class SQLiteDriver:
 
     def follow_explicit_ids(self, conn: Connection, table: str) -> None:
         """SQLite gives a new row the largest rowid plus one already."""
+
+    def lock_claims(self, conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+        # SQLite locks the whole database: its write lock, taken before the read, holds them
+        conn.connection.driver_connection.begin_writing()  # type: ignore[union-attr]
+        ids = json.dumps([claim.id for claim in claims])
+        found = {(id_, token) for id_, token in conn.exec_driver_sql(_RUNNING_AMONG, (ids,))}
+        return {(c.id, c.fencing_token) for c in claims} & found
 
     def notify(self, conn: Connection) -> None:
         """SQLite has no notification channel; idle workers poll."""

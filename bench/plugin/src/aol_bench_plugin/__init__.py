@@ -15,7 +15,8 @@ BENCH_NOOP = "BENCH_NOOP"
 
 @hookimpl
 def aol_register_actions() -> list[ActionSpec]:
-    return [ActionSpec(BENCH_NOOP, description="does nothing (benchmarks)")]
+    return [ActionSpec(BENCH_NOOP, description="does nothing (benchmarks)",
+                       share_transaction=True)]
 
 
 @hookimpl

@@ -2,18 +2,20 @@
 
 Every run of TEST_RECORD (and of TEST_FAIL with ``write_first``) inserts a row into
 ``test_actions_runs`` in the handler's transaction: committed rows prove exactly-once
-effects, missing rows prove rollbacks.
+effects, missing rows prove rollbacks. TEST_SQL sends whatever SQL its payload holds;
+TEST_BLOCK runs until the test sets ``RELEASE`` or the action is cancelled.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy.orm import Session, registry
 
 from aol_core import (
     ActionContext,
@@ -40,11 +42,28 @@ runs = Table(
 )
 
 
+class Run:
+    """A row of ``test_actions_runs`` as an ORM object (for handlers that ``session.add``)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+registry().map_imperatively(Run, runs)
+
+#: TEST_BLOCK sets BLOCKED when it starts and runs until RELEASE is set (or it is cancelled)
+BLOCKED = threading.Event()
+RELEASE = threading.Event()
+#: TEST_BLOCK sets this when it saw ``context.cancelled``
+SAW_CANCEL = threading.Event()
+
+
 @hookimpl
 def aol_register_actions() -> list[str | ActionSpec]:
     return [
-        "TEST_NOOP",
-        "TEST_RECORD",
+        # database-only handlers: a worker may batch them (share_transaction)
+        ActionSpec("TEST_NOOP", share_transaction=True),
+        ActionSpec("TEST_RECORD", share_transaction=True),
         "TEST_FAIL",
         "TEST_COMMIT",
         "TEST_ARTIFACT",
@@ -65,6 +84,8 @@ def aol_register_actions() -> list[str | ActionSpec]:
         ActionSpec("TEST_SLOW", description="sleeps past its 1 s timeout", timeout=1.0),
         "TEST_SNOOZE",
         "TEST_HOLD",
+        ActionSpec("TEST_SQL", share_transaction=True),
+        ActionSpec("TEST_BLOCK", description="runs until the test releases it"),
     ]
 
 
@@ -73,7 +94,12 @@ def aol_schema() -> MetaData:
     return metadata
 
 
-def _record(session: Session, context: ActionContext, tag: str | None, proof: bool) -> None:
+def _record(session: Session, context: ActionContext, tag: str | None, proof: bool,
+            orm: bool = False) -> None:
+    if orm:  # left pending in the session, unflushed
+        session.add(Run(action_id=context.action_id, attempt=context.attempt, tag=tag,
+                        worker=context.worker, pid=os.getpid(), proof=int(proof)))
+        return
     session.execute(
         insert(runs).values(
             action_id=context.action_id, attempt=context.attempt, tag=tag,
@@ -97,7 +123,7 @@ def handle_action(
         if payload.get("read_first"):
             session.execute(select(func.count()).select_from(runs)).scalar()
             time.sleep(float(payload.get("think", 0)))
-        _record(session, context, payload.get("tag"), proof_mode)
+        _record(session, context, payload.get("tag"), proof_mode, bool(payload.get("orm")))
         time.sleep(float(payload.get("sleep", 0)))
         return {"key": payload["idempotency_key"], "attempt": context.attempt}
     if action_type == "TEST_FAIL":
@@ -120,7 +146,10 @@ def handle_action(
             session.commit()
         return None
     if action_type == "TEST_ARTIFACT":
-        ref = context.record_artifact("proof.txt", payload.get("text", "proof"))
+        content = payload.get("text", "proof")
+        if payload.get("per_attempt"):
+            content += f" (attempt {context.attempt})"
+        ref = context.record_artifact("proof.txt", content)
         if context.attempt <= int(payload.get("fail_times", 0)):
             raise RuntimeError("failing after recording the artifact")
         return {"uri": ref.uri, "sha256": ref.sha256, "proof_mode": proof_mode}
@@ -137,6 +166,22 @@ def handle_action(
         enqueue(session, "TEST_NOOP", {}, idempotency_key=payload["child_key"])
         if payload.get("then_fail"):
             raise RuntimeError("failing after enqueuing the child")
+        return None
+    if action_type == "TEST_SQL":
+        _send_sql(session, context, payload)
+        if payload.get("expunge_all"):
+            session.expunge_all()
+        if payload.get("then_fail"):
+            raise RuntimeError("failing after the statements")
+        return None
+    if action_type == "TEST_BLOCK":  # writes after the wait: SQLite's lock stays free
+        BLOCKED.set()
+        deadline = time.monotonic() + float(payload.get("timeout", 60))
+        while not RELEASE.wait(0.01) and time.monotonic() < deadline:
+            if context.cancelled:
+                SAW_CANCEL.set()
+                break
+        _record(session, context, "blocked", proof_mode)
         return None
     if action_type == "TEST_BAD_RESULT":
         return {"not json": object()}
@@ -159,3 +204,20 @@ def handle_action(
             raise Hold(payload.get("reason", "outcome unknown"))
         return {"attempt": context.attempt}
     raise AssertionError(f"routed an undeclared type {action_type}")
+
+
+def _send_sql(session: Session, context: ActionContext, payload: dict[str, Any]) -> None:
+    """Each of ``payload["sql"]`` with ``{action_id}`` filled in. With ``udf``, SQLite first
+    learns ``aol_test_write(action_id)``, a function that inserts a run row itself."""
+    if payload.get("udf"):
+        raw = session.connection().connection.driver_connection
+        assert raw is not None
+
+        def write(action_id: int) -> int:
+            raw.execute("INSERT INTO test_actions_runs (action_id, attempt, tag) "
+                        "VALUES (?, ?, 'udf')", (action_id, context.attempt))
+            return 1
+
+        raw.create_function("aol_test_write", 1, write)
+    for statement in payload.get("sql", []):
+        session.execute(text(statement.replace("{action_id}", str(context.action_id))))
