@@ -8,6 +8,7 @@ a hook's arguments, so hooks gain arguments without breaking existing plugins.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.orm import Session
 
+    from aol_core.cli.plugin_commands import PluginCommands
     from aol_core.context import ActionContext
     from aol_core.specs import ActionSpec
 
@@ -68,4 +70,39 @@ def aol_example_actions(session: Session) -> Iterable[tuple[str, Mapping[str, An
     """Return example ``(action_type, payload)`` pairs for ``aol demo``.
 
     May insert rows the examples need into the plugin's own tables through ``session``.
+    """
+
+
+@hookspec
+def aol_api_version() -> str:
+    """Return the plugin API version (``"major.minor"``) this plugin was written against.
+
+    Return the value of ``aol_core.PLUGIN_API_VERSION`` you developed with, as a literal.
+    A plugin targeting another major version is refused at load (like a broken plugin,
+    naming both versions); a newer minor loads with a warning. A plugin without this hook
+    targets ``"1.0"``.
+    """
+
+
+@hookspec
+def aol_migrations() -> str | Path:
+    """Return the directory holding this plugin's Alembic revision files.
+
+    ``aol db upgrade`` applies them after the core's, in the same locked transaction, and
+    records the plugin's revision in a version table of its own (``<distribution>_alembic_
+    version``), so plugins evolve their tables independently and removing one never touches
+    another's. Revisions of the plugin's first release have ``down_revision = None``. A
+    plugin with migrations has its ``aol_schema`` tables created by them only.
+    """
+
+
+@hookspec
+def aol_register_commands(commands: PluginCommands) -> None:
+    """Add subcommands to ``aol``: ``commands.add_parser(name, help=...)`` as in argparse.
+
+    Give each parser a handler with ``set_defaults(handler=run)``; ``run(ctx, args)``
+    receives an ``aol_core.cli.Context`` (``ctx.settings``, ``ctx.engine``,
+    ``ctx.sessions``, ``ctx.registry``) and returns the exit code. ``aol --db URL`` and
+    ``--log-level`` work as for every command; raising ``aol_core.AOLError`` prints one line
+    and exits 1. A name the core or another plugin already uses is refused.
     """

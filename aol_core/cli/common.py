@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core import schema
 from aol_core.config import Settings
-from aol_core.db import create_engine, session_factory
+from aol_core.db import create_engine, parse_url, session_factory
 from aol_core.models import Action
 from aol_core.plugins import PluginRegistry, installed_catalog
 
@@ -34,6 +35,13 @@ class Context:
     @cached_property
     def registry(self) -> PluginRegistry:
         return installed_catalog()
+
+    def database_exists(self) -> bool:
+        """False for a SQLite file not created yet (reading would create it)."""
+        url = parse_url(self.settings.database_url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return True
+        return Path(url.database).exists()
 
     def ready_engine(self) -> Engine:
         """The engine, after checking the schema is current (so errors say what to run)."""

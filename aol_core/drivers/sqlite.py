@@ -108,5 +108,9 @@ class SQLiteDriver:
     def notify(self, conn: Connection) -> None:
         """SQLite has no notification channel; idle workers poll."""
 
+    def lock_schema(self, conn: Connection) -> None:
+        # The write lock up front, before the migration reads the schema it will change.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
     def listen(self, engine: Engine, wake: threading.Event) -> Listener | None:
         return None

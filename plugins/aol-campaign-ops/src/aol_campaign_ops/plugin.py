@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from aol_core import ActionContext, ActionSpec, PermanentError, hookimpl
@@ -79,8 +80,18 @@ def handle_action(
 
 
 @hookimpl
+def aol_api_version() -> str:
+    return "1.0"
+
+
+@hookimpl
 def aol_schema() -> MetaData:
     return metadata
+
+
+@hookimpl
+def aol_migrations() -> Path:
+    return Path(__file__).parent / "migrations"
 
 
 @hookimpl
