@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from aol_core import queue
+from aol_core.cli import action_types
 from aol_core.cli.common import (
     Context,
     action_dict,
@@ -91,6 +92,7 @@ def register(commands: Any) -> None:
     artifact.add_argument("action_id", type=positive_int, metavar="ID")
     artifact.add_argument("name", metavar="NAME")
     artifact.set_defaults(handler=run_artifact)
+    action_types.register(sub)
 
 
 def run_enqueue(ctx: Context, args: argparse.Namespace) -> int:

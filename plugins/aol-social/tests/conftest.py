@@ -20,3 +20,9 @@ def social_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEndpoint]:
         monkeypatch.delenv("AOL_SOCIAL_TOKEN", raising=False)
         monkeypatch.delenv("AOL_SOCIAL_TIMEOUT", raising=False)
         yield endpoint
+
+
+@pytest.fixture
+def aol_plugins() -> list[str]:
+    """The kit's harness loads this plugin alone, whatever else is installed."""
+    return ["aol-social"]
