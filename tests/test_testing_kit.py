@@ -7,6 +7,7 @@ import socket
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -85,8 +86,8 @@ def handle_action(payload, proof_mode, context):
 
 class LeakyContract(HandlerContract):
     action_type = "LEAKY"
-    valid_payload: dict[str, object] = {}
-    invalid_payload: dict[str, object] = {}
+    valid_payload: ClassVar[dict[str, Any]] = {}
+    invalid_payload: ClassVar[dict[str, Any]] = {}
 
 
 def test_the_contract_fails_a_handler_that_connects_in_proof_mode(
