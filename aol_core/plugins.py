@@ -17,7 +17,6 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
 import pluggy
-from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
 
 from aol_core import hookspecs
@@ -103,12 +102,14 @@ class PluginRegistry:
                   for var, name in self.unknown_names]
         return notes
 
-    def implementations(self, info: PluginInfo, hook_name: str) -> list[Callable[..., Any]]:
-        """The functions ``info``'s plugin implements for one hook (none unless loaded)."""
+    def call(self, info: PluginInfo, hook_name: str, **arguments: Any) -> list[Any]:
+        """Call ``info``'s own implementations of one hook (none unless it loaded), each
+        with the arguments it accepts; returns their results."""
         if info.status != "loaded" or info.plugin is None:
             return []
         caller = getattr(self.manager.hook, hook_name)
-        return [impl.function for impl in caller.get_hookimpls() if impl.plugin is info.plugin]
+        return [impl.function(**{name: arguments[name] for name in impl.argnames})
+                for impl in caller.get_hookimpls() if impl.plugin is info.plugin]
 
     def check(self, allow_broken: bool) -> None:
         """Refuse to run with conflicting plugins, or broken ones unless ``allow_broken``."""
@@ -123,11 +124,7 @@ class PluginRegistry:
 
     def tables(self, info: PluginInfo) -> set[str]:
         """The names of the tables ``info``'s plugin owns (declared through ``aol_schema``)."""
-        return {name for hook in self.implementations(info, "aol_schema")
-                for name in hook().tables}
-
-    def schemas(self) -> list[MetaData]:
-        return list(self.manager.hook.aol_schema())
+        return {name for metadata in self.call(info, "aol_schema") for name in metadata.tables}
 
     def example_actions(self, session: Session) -> list[tuple[str, Mapping[str, Any]]]:
         return [pair for pairs in self.manager.hook.aol_example_actions(session=session)

@@ -85,9 +85,8 @@ class _PluginSchema:
 def _plugin_schemas(registry: PluginRegistry) -> list[_PluginSchema]:
     found = []
     for plugin in registry.loaded:
-        metadata = [hook() for hook in registry.implementations(plugin, "aol_schema")]
-        directories = [Path(hook()) for hook in registry.implementations(plugin,
-                                                                         "aol_migrations")]
+        metadata: list[MetaData] = registry.call(plugin, "aol_schema")
+        directories = [Path(found) for found in registry.call(plugin, "aol_migrations")]
         if metadata or directories:
             found.append(_PluginSchema(plugin, metadata, directories[0] if directories else None))
     return found

@@ -37,9 +37,9 @@ def add_plugin_commands(commands: Any, registry: PluginRegistry) -> None:
     rest of ``aol`` still works (its commands are simply absent)."""
     owners = {name: "aol-core" for name in commands.choices}
     for plugin in registry.loaded:
-        for register in registry.implementations(plugin, "aol_register_commands"):
-            try:
-                register(commands=PluginCommands(commands, owners, plugin))
-            except Exception as exc:
-                print(f"aol: warning: plugin {plugin.label} could not add its commands: "
-                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        try:
+            registry.call(plugin, "aol_register_commands",
+                          commands=PluginCommands(commands, owners, plugin))
+        except Exception as exc:
+            print(f"aol: warning: plugin {plugin.label} could not add its commands: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +21,14 @@ def register(commands: Any) -> None:
         "plugins", help="installed action plugins (exit 1 if any is broken or conflicting)")
     plugins.add_argument("--json", action="store_true")
     plugins.set_defaults(handler=run_plugins)
+    sub = plugins.add_subparsers(dest="plugins_command", metavar="SUBCOMMAND")
+    check = sub.add_parser(
+        "check", help="run the standard contract against installed plugins on a throwaway "
+                      "database (exit 1 naming each failure; for deploy pipelines)")
+    check.add_argument("distributions", nargs="*", metavar="DISTRIBUTION",
+                       help="the plugins to check (default: every one selected)")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=run_check)
 
 
 def run_plugins(ctx: Context, args: argparse.Namespace) -> int:
@@ -45,6 +54,23 @@ def run_plugins(ctx: Context, args: argparse.Namespace) -> int:
     for conflict in registry.conflicts:
         print(f"CONFLICT: {conflict}")
     return 1 if failing else 0
+
+
+def run_check(ctx: Context, args: argparse.Namespace) -> int:
+    from aol_core.plugin_check import check_plugins
+
+    findings = check_plugins(ctx.registry, args.distributions)
+    failed = [f for f in findings if not f.ok]
+    if args.json:
+        print_json([asdict(f) for f in findings])
+        return 1 if failed else 0
+    for finding in findings:
+        print(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.plugin}  {finding.check}: "
+              f"{finding.detail}" + (f"\n      fix: {finding.fix}" if finding.fix else ""))
+    plugins = len({f.plugin for f in findings})
+    print(f"{len(failed)} of {len(findings)} check(s) failed in {plugins} plugin(s)" if failed
+          else f"all {len(findings)} check(s) passed in {plugins} plugin(s)")
+    return 1 if failed else 0
 
 
 def _describe(plugin: PluginInfo, states: dict[str, schema.Component] | None,
