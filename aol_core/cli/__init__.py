@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from aol_core.cli import actions, control, db, health, plugins, prune, worker
+from aol_core.cli import actions, control, db, health, plugins, prune, scaffold, worker
 from aol_core.cli.common import Context
 from aol_core.cli.plugin_commands import add_plugin_commands
 from aol_core.config import Settings
@@ -21,7 +21,7 @@ from aol_core.db import mask_url
 from aol_core.errors import AOLError
 from aol_core.plugins import PluginRegistry, installed_catalog
 
-COMMAND_GROUPS = (db, actions, worker, control, plugins, health, prune)
+COMMAND_GROUPS = (db, actions, worker, control, plugins, scaffold, health, prune)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 __all__ = ["Context", "build_parser", "main"]
