@@ -57,8 +57,11 @@ def status_word(text: str) -> str:
 def register(commands: Any) -> None:
     enqueue = commands.add_parser("enqueue", help="add an action to the queue")
     enqueue.add_argument("action_type", metavar="TYPE")
-    enqueue.add_argument("--payload", type=json_object, default={}, metavar="JSON",
-                         help="a JSON object (default {})")
+    payload = enqueue.add_mutually_exclusive_group()
+    payload.add_argument("payload", nargs="?", type=json_object, default={}, metavar="JSON",
+                         help="the payload, a JSON object (default {})")
+    payload.add_argument("--payload", dest="payload", type=json_object, metavar="JSON",
+                         help="the same, as an option")
     enqueue.add_argument("--key", metavar="K", help="idempotency key (default: a new uuid)")
     enqueue.add_argument("--not-before", type=when, metavar="WHEN",
                          help="ISO 8601 with offset, or +30s, +5m, +1h, +2d")
