@@ -60,14 +60,17 @@ def handle_action(
 def aol_schema() -> MetaData:
     """Return SQLAlchemy ``MetaData`` holding the tables this plugin owns.
 
-    ``aol db upgrade`` creates those that do not exist yet. Name them with a prefix of the
-    plugin's own so they never collide with another plugin's.
+    ``aol db upgrade`` creates those that do not exist yet, unless the plugin ships
+    migrations (``aol_migrations``), which then create and evolve them; ``aol plugins`` and
+    ``aol plugins check`` name them either way. Name them with a prefix of the plugin's own
+    so they never collide with another plugin's.
     """
 
 
 @hookspec
 def aol_example_actions(session: Session) -> Iterable[tuple[str, Mapping[str, Any]]]:
-    """Return example ``(action_type, payload)`` pairs for ``aol demo``.
+    """Return example ``(action_type, payload)`` pairs for ``aol demo`` and ``aol plugins
+    check`` (which runs each in proof mode on an empty database): one per declared type.
 
     May insert rows the examples need into the plugin's own tables through ``session``.
     """
