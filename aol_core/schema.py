@@ -183,8 +183,14 @@ def _one(revisions: tuple[str, ...] | list[str]) -> str | None:
     return ",".join(sorted(revisions)) or None
 
 
-def require_current(engine: Engine) -> None:
+def require_current(engine: Engine, registry: PluginRegistry | None = None) -> None:
+    """Refuse a database older than this code: the core's tables, and with ``registry``
+    (a worker about to run those plugins) each plugin's too."""
     current, head = current_revision(engine), HEAD_REVISION
     if current != head:
         state = "has no AOL tables" if current is None else f"is at revision {current}, not {head}"
         raise SchemaNotCurrent(f"the database {state}; run: aol db upgrade")
+    behind = [c.name for c in status(engine, registry)[1:] if c.behind] if registry else []
+    if behind:
+        raise SchemaNotCurrent(f"the tables of {', '.join(behind)} are not at the plugin's "
+                               "newest revision; run: aol db upgrade")

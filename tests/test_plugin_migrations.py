@@ -132,6 +132,20 @@ def test_health_fails_while_a_plugin_is_behind(tmp_site: Path, db_url: str) -> N
     engine.dispose()
 
 
+def test_a_worker_refuses_to_start_while_a_plugin_is_behind(tmp_site: Path,
+                                                            db_url: str) -> None:
+    ledger_plugin(tmp_site, FIRST)
+    env = on_path(tmp_site, AOL_PLUGINS="acme-ledger,aol-test-actions")
+    assert aol("db", "upgrade", db_url=db_url, env=env).returncode == 0
+    release(tmp_site, FIRST, SECOND)
+    refused = aol("worker", "--burst", db_url=db_url, env=env)
+    assert (refused.returncode, refused.stderr.strip()) == (
+        1, "aol: error: the tables of acme-ledger are not at the plugin's newest revision; "
+           "run: aol db upgrade")
+    assert aol("db", "upgrade", db_url=db_url, env=env).returncode == 0
+    assert aol("worker", "--burst", db_url=db_url, env=env).returncode == 0
+
+
 def test_db_status_shows_each_component_and_exits_1_while_one_is_behind(
     tmp_site: Path, db_url: str
 ) -> None:

@@ -60,7 +60,7 @@ def run_worker(ctx: Context, args: argparse.Namespace) -> int:
     # One connection per runner thread, plus the claim loop, the heartbeat and a spare.
     engine = create_engine(settings.database_url, pool_size=args.concurrency + 3,
                            max_overflow=2)
-    schema.require_current(engine)
+    schema.require_current(engine, ctx.registry)
     worker = Worker(
         engine, ctx.registry, settings,
         WorkerOptions(name=args.name, concurrency=args.concurrency, proof_mode=args.proof,
