@@ -27,6 +27,7 @@ from aol_core.models import (
     Status,
     UTCDateTime,
 )
+from aol_core.plugins import PLUGIN_API_VERSION
 from aol_core.queue import Enqueued, NewAction, enqueue, enqueue_many
 from aol_core.schedules import CatchUp, Schedule
 from aol_core.specs import ActionSpec
@@ -34,6 +35,7 @@ from aol_core.timeutil import require_aware, utcnow
 
 __all__ = [
     "NAMING_CONVENTION",
+    "PLUGIN_API_VERSION",
     "TYPE_ANNOTATION_MAP",
     "AOLError",
     "Action",

@@ -129,7 +129,10 @@ def parse_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except Exception:
-        raise ConfigError(f"not a database URL: {mask_url(url)!r}") from None
+        shown = url if "@" not in url else mask_url(url)  # without "@", no credentials
+        raise ConfigError(f"not a database URL: {shown!r}; use e.g. "
+                          f"sqlite:///{url if '://' not in url else 'aol.db'} or "
+                          "postgresql://user@host/dbname") from None
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):

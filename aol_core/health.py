@@ -68,6 +68,13 @@ def check_health(
                       else f"revision {current}, expected {head}: run aol db upgrade"):
         return report
 
+    behind = [c for c in schema.status(engine, registry)[1:] if c.behind]
+    report.add("plugin tables current", not behind,
+               "; ".join(f"{c.name} at {c.current or 'no revision'}, expected {c.head}"
+                         if not c.missing else f"{c.name} misses {', '.join(c.missing)}"
+                         for c in behind) + ": run aol db upgrade" if behind
+               else "every loaded plugin's tables are at their newest revision")
+
     now = utcnow()
     with engine.connect() as conn:
         flags = read_flags(conn)
@@ -107,7 +114,9 @@ def check_health(
     broken = [f"{p.label}: {p.error}" for p in registry.broken]
     broken += [f"worker {w.name} runs degraded" for w in live if w.degraded]
     report.add("no broken plugins", not broken, "; ".join(broken) or
-               f"{sum(p.status == 'loaded' for p in registry.plugins)} loaded here")
+               f"{len(registry.loaded)} loaded here")
+    report.add("no conflicting plugins", not registry.conflicts,
+               "; ".join(registry.conflicts) or "every action type has one plugin")
 
     runnable = {t for w in live for t in (w.action_types or ())}
     orphans = {t: n for t, n in waiting.items() if t not in runnable}

@@ -8,6 +8,7 @@ a hook's arguments, so hooks gain arguments without breaking existing plugins.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from aol_core.adopt import AdoptionReport
+    from aol_core.cli.plugin_commands import PluginCommands
     from aol_core.context import ActionContext
     from aol_core.schedules import Schedule
     from aol_core.specs import ActionSpec
@@ -60,14 +62,17 @@ def handle_action(
 def aol_schema() -> MetaData:
     """Return SQLAlchemy ``MetaData`` holding the tables this plugin owns.
 
-    ``aol db upgrade`` creates those that do not exist yet. Name them with a prefix of the
-    plugin's own so they never collide with another plugin's.
+    ``aol db upgrade`` creates those that do not exist yet, unless the plugin ships
+    migrations (``aol_migrations``), which then create and evolve them; ``aol plugins`` and
+    ``aol plugins check`` name them either way. Name them with a prefix of the plugin's own
+    so they never collide with another plugin's.
     """
 
 
 @hookspec
 def aol_example_actions(session: Session) -> Iterable[tuple[str, Mapping[str, Any]]]:
-    """Return example ``(action_type, payload)`` pairs for ``aol demo``.
+    """Return example ``(action_type, payload)`` pairs for ``aol demo`` and ``aol plugins
+    check`` (which runs each in proof mode on an empty database): one per declared type.
 
     May insert rows the examples need into the plugin's own tables through ``session``.
     """
@@ -102,6 +107,17 @@ def aol_adopt_legacy(connection: Connection, report: AdoptionReport) -> None:
 
 
 @hookspec
+def aol_api_version() -> str:
+    """Return the plugin API version (``"major.minor"``) this plugin was written against.
+
+    Return the value of ``aol_core.PLUGIN_API_VERSION`` you developed with, as a literal.
+    A plugin targeting another major version is refused at load (like a broken plugin,
+    naming both versions); a newer minor loads with a warning. A plugin without this hook
+    targets ``"1.0"``.
+    """
+
+
+@hookspec
 def aol_schedules() -> Iterable[Schedule]:
     """Declare periodic actions, as :class:`aol_core.Schedule` objects.
 
@@ -120,4 +136,28 @@ def aol_schedules() -> Iterable[Schedule]:
 
     Operators may pause and resume these (``aol schedules pause NAME``), not remove them.
     A name two plugins declare stops the worker with an error naming both.
+    """
+
+
+@hookspec
+def aol_migrations() -> str | Path:
+    """Return the directory holding this plugin's Alembic revision files.
+
+    ``aol db upgrade`` applies them after the core's, in the same locked transaction, and
+    records the plugin's revision in a version table of its own (``<distribution>_alembic_
+    version``), so plugins evolve their tables independently and removing one never touches
+    another's. Revisions of the plugin's first release have ``down_revision = None``. A
+    plugin with migrations has its ``aol_schema`` tables created by them only.
+    """
+
+
+@hookspec
+def aol_register_commands(commands: PluginCommands) -> None:
+    """Add subcommands to ``aol``: ``commands.add_parser(name, help=...)`` as in argparse.
+
+    Give each parser a handler with ``set_defaults(handler=run)``; ``run(ctx, args)``
+    receives an ``aol_core.cli.Context`` (``ctx.settings``, ``ctx.engine``,
+    ``ctx.sessions``, ``ctx.registry``) and returns the exit code. ``aol --db URL`` and
+    ``--log-level`` work as for every command; raising ``aol_core.AOLError`` prints one line
+    and exits 1. A name the core or another plugin already uses is refused.
     """

@@ -2,12 +2,14 @@
 
 Each entry point of the ``aicmo.actions`` group is loaded on its own, so one that fails to
 import is named rather than hiding the others, and two distributions declaring one action
-type are reported together instead of the last one silently winning.
+type are reported together instead of the last one silently winning. A plugin built for
+another major version of the plugin API is refused the same way, naming both versions.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +17,6 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
 import pluggy
-from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
 
 from aol_core import hookspecs
@@ -26,15 +27,24 @@ from aol_core.schedules import Schedule
 from aol_core.specs import ActionSpec
 
 ENTRY_POINT_GROUP = "aicmo.actions"
+#: the plugin API this aol-core provides (major.minor): a plugin targeting another major is
+#: refused, one targeting a newer minor loads with a warning (docs/plugins.md, "Versions")
+PLUGIN_API_VERSION = "1.0"
+#: what a plugin that does not implement ``aol_api_version`` targets: the first API
+UNDECLARED_API_VERSION = "1.0"
 HANDLE_ARGS = ("action_type", "session", "payload", "proof_mode", "context")
 
 Handler = Callable[[str, Session, dict[str, Any], bool, ActionContext], Any]
+
+log = logging.getLogger("aol.plugins")
 
 
 @dataclass
 class PluginInfo:
     """One entry point as ``aol plugins`` shows it. ``status``: loaded, broken, disabled,
-    or not selected (``AOL_PLUGINS`` names other distributions)."""
+    or not selected (``AOL_PLUGINS`` names other distributions). ``conflicts_with`` names
+    the distributions declaring one of its types too; ``warning`` says what to look at in a
+    plugin that loaded (a newer minor API version)."""
 
     distribution: str
     version: str
@@ -43,6 +53,10 @@ class PluginInfo:
     action_types: list[str] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
     error: str | None = None
+    api_version: str | None = None
+    warning: str | None = None
+    conflicts_with: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
     plugin: Any = field(default=None, repr=False)
 
     @property
@@ -65,6 +79,9 @@ class PluginRegistry:
     routes: dict[str, Route]
     conflicts: list[str]
     manager: pluggy.PluginManager
+    #: ``(variable, name)`` for each name in ``AOL_PLUGINS`` / ``AOL_DISABLE_PLUGINS`` that
+    #: is not an installed distribution (a typo would otherwise pass in silence)
+    unknown_names: list[tuple[str, str]] = field(default_factory=list)
 
     @functools.cached_property
     def specs(self) -> dict[str, ActionSpec]:
@@ -81,17 +98,41 @@ class PluginRegistry:
     def broken(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.status == "broken"]
 
+    @property
+    def loaded(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.status == "loaded"]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What an operator should hear about at start-up, although nothing stops."""
+        notes = [f"plugin {p.label}: {p.warning}" for p in self.loaded if p.warning]
+        notes += [f"{var} names {name}, which is not an installed plugin distribution"
+                  for var, name in self.unknown_names]
+        return notes
+
+    def call(self, info: PluginInfo, hook_name: str, **arguments: Any) -> list[Any]:
+        """Call ``info``'s own implementations of one hook (none unless it loaded), each
+        with the arguments it accepts; returns their results."""
+        if info.status != "loaded" or info.plugin is None:
+            return []
+        caller = getattr(self.manager.hook, hook_name)
+        return [impl.function(**{name: arguments[name] for name in impl.argnames})
+                for impl in caller.get_hookimpls() if impl.plugin is info.plugin]
+
     def check(self, allow_broken: bool) -> None:
         """Refuse to run with conflicting plugins, or broken ones unless ``allow_broken``."""
         problems = list(self.conflicts)
         if not allow_broken:
             problems += [f"plugin {p.label} is broken: {p.error}" for p in self.broken]
         if problems:
-            hint = " (--allow-broken-plugins runs the rest)" if self.broken else ""
+            hint = (" (uninstall one, or leave it out with AOL_DISABLE_PLUGINS; "
+                    "--allow-broken-plugins does not admit conflicts)" if self.conflicts
+                    else " (--allow-broken-plugins runs the rest)")
             raise PluginError("; ".join(problems) + hint)
 
-    def schemas(self) -> list[MetaData]:
-        return list(self.manager.hook.aol_schema())
+    def tables(self, info: PluginInfo) -> set[str]:
+        """The names of the tables ``info``'s plugin owns (declared through ``aol_schema``)."""
+        return {name for metadata in self.call(info, "aol_schema") for name in metadata.tables}
 
     def example_actions(self, session: Session) -> list[tuple[str, Mapping[str, Any]]]:
         return [pair for pairs in self.manager.hook.aol_example_actions(session=session)
@@ -150,8 +191,16 @@ def load_plugins(
         for name, labels in sorted(schedule_owners.items())
         if len(labels) > 1
     ]
+    for shared in (routes for routes in owners.values() if len(routes) > 1):
+        for route in shared:
+            others = {r.plugin.distribution for r in shared} - {route.plugin.distribution}
+            route.plugin.conflicts_with = sorted({*route.plugin.conflicts_with, *others})
     routes = {name: routes[0] for name, routes in owners.items() if len(routes) == 1}
-    return PluginRegistry(plugins, routes, conflicts, manager)
+    installed = {canonical(p.distribution) for p in plugins}
+    unknown = [(var, name) for var, names in (("AOL_PLUGINS", settings.plugins or ()),
+                                              ("AOL_DISABLE_PLUGINS", settings.disabled_plugins))
+               for name in names if canonical(name) not in installed]
+    return PluginRegistry(plugins, routes, conflicts, manager, unknown)
 
 
 def _dist(ep: EntryPoint) -> tuple[str, str]:
@@ -173,10 +222,14 @@ def _load(manager: pluggy.PluginManager, ep: EntryPoint, info: PluginInfo) -> li
         caller = getattr(manager.hook, hook_name)
         return [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
 
+    info.api_version = _targeted_api(own("aol_api_version"))
+    info.warning = _api_warning(info.api_version)
     declared: list[ActionSpec] = []
     for impl in own("aol_register_actions"):
-        items = cast(Iterable[str | ActionSpec], impl.function() or ())
-        declared += [_as_spec(item) for item in items]
+        items = impl.function() or ()
+        if isinstance(items, str | ActionSpec):  # one type, not a sequence of letters
+            items = [items]
+        declared += [_as_spec(item) for item in cast(Iterable[str | ActionSpec], items)]
     for impl in own("aol_schedules"):
         schedules = cast(Iterable[object], impl.function() or ())
         info.schedules += [_as_schedule(item) for item in schedules]
@@ -189,6 +242,32 @@ def _load(manager: pluggy.PluginManager, ep: EntryPoint, info: PluginInfo) -> li
     info.action_types = sorted({spec.name for spec in declared})
     handler = _positional(handlers[0]) if handlers else None
     return [Route(spec, info, handler) for spec in declared if handler is not None]
+
+
+def _targeted_api(impls: list[pluggy.HookImpl]) -> str:
+    """The plugin API version a plugin declares (``major.minor``), refused if another major."""
+    declared = impls[0].function() if impls else UNDECLARED_API_VERSION
+    if not isinstance(declared, str) or not re.fullmatch(r"\d+\.\d+", declared):
+        raise PluginError(f"aol_api_version returned {declared!r}; expected \"major.minor\" "
+                          f"such as {PLUGIN_API_VERSION!r}")
+    if _major(declared) != _major(PLUGIN_API_VERSION):
+        raise PluginError(
+            f"targets plugin API {declared}, but this aol-core provides {PLUGIN_API_VERSION}: "
+            f"install a release of the plugin built for API {_major(PLUGIN_API_VERSION)}.x "
+            f"or an aol-core providing API {declared}")
+    return declared
+
+
+def _api_warning(targeted: str) -> str | None:
+    minor = int(targeted.split(".")[1])
+    if minor <= int(PLUGIN_API_VERSION.split(".")[1]):
+        return None
+    return (f"targets plugin API {targeted}, newer than this aol-core's {PLUGIN_API_VERSION}: "
+            "upgrade aol-core, or hooks it relies on may never be called")
+
+
+def _major(version: str) -> int:
+    return int(version.split(".")[0])
 
 
 def _as_spec(item: str | ActionSpec) -> ActionSpec:
@@ -210,12 +289,17 @@ def _as_schedule(item: object) -> Schedule:
 
 
 def _positional(impl: pluggy.HookImpl) -> Handler:
-    """Call an implementation with just the arguments it accepts, without pluggy's loop."""
+    """Call an implementation with just the arguments it accepts, without pluggy's loop.
+
+    Unlike a pluggy hook call, arguments the implementation declares with a default
+    (``context=None``) are passed too, by name: that is what its author meant.
+    """
     function = impl.function
     picks = [HANDLE_ARGS.index(name) for name in impl.argnames]
+    named = {name: HANDLE_ARGS.index(name) for name in impl.kwargnames if name in HANDLE_ARGS}
 
     def handler(*args: Any) -> Any:
-        return function(*[args[i] for i in picks])
+        return function(*[args[i] for i in picks], **{k: args[i] for k, i in named.items()})
 
     return handler
 

@@ -7,6 +7,7 @@ over nor commit its handler's writes.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import random
@@ -248,9 +249,13 @@ def _refuse_unknown_types(
     unknown -= advertised
     if unknown:
         known = sorted(catalog.specs.keys() | advertised)
+        close = [match for name in sorted(unknown)
+                 for match in difflib.get_close_matches(name.upper(), known, n=1)]
         raise UnknownActionType(
-            f"unknown action type {', '.join(sorted(unknown))}; known types: "
-            f"{', '.join(known) or 'none (no plugin installed)'} ({FORCE_HINT})"
+            f"unknown action type {', '.join(sorted(unknown))}"
+            + (f" (did you mean {', '.join(close)}?)" if close else "")
+            + f"; known types: {', '.join(known) or 'none (no plugin installed)'} "
+            f"({FORCE_HINT})"
         )
 
 

@@ -9,8 +9,14 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+#: set by the test kit's fixed clock (``aol_core.testing.FixedClock``); None: the real time
+_fixed_now: datetime | None = None
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC: what AOL stores and compares, and what plugins should use too (a test
+    can then fix it with the kit's ``aol_clock`` fixture)."""
+    return datetime.now(UTC) if _fixed_now is None else _fixed_now
 
 
 def require_aware(value: datetime, what: str) -> datetime:

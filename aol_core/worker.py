@@ -529,6 +529,8 @@ class Worker:
             log.info("plugin %s: %s%s", plugin.label, plugin.status,
                      f" [{', '.join(plugin.action_types)}]" if plugin.action_types else
                      f" ({plugin.error})" if plugin.error else "")
+        for warning in self.registry.warnings:
+            log.warning("%s", warning)
         if self.registry.broken:
             log.warning("running DEGRADED: %d broken plugin(s)", len(self.registry.broken))
         log.info("runs %s; concurrency %d, batch %d, lease %.0f s, poll %.2f s, proof %s%s",

@@ -7,7 +7,6 @@ with METADATA and entry_points.txt, as pip writes them), so discovery is the rea
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,35 +16,7 @@ from aol_core.errors import PluginError
 from aol_core.models import Status
 from aol_core.plugins import load_plugins
 from aol_core.testing import ActionHarness
-from helpers import aol
-
-HANDLER = """
-from aol_core import hookimpl, ActionSpec
-CALLS = []
-
-@hookimpl
-def aol_register_actions():
-    return {types!r}
-
-@hookimpl
-def handle_action(action_type, payload):
-    CALLS.append((__name__, action_type))
-    return {{"handled_by": __name__}}
-"""
-
-
-def install(site: Path, dist: str, version: str, module: str, source: str,
-            entry_name: str | None = None) -> None:
-    (site / f"{module}.py").write_text(textwrap.dedent(source))
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(
-        f"[aicmo.actions]\n{entry_name or module} = {module}\n")
-
-
-def handler_plugin(site: Path, dist: str, module: str, *types: str, version: str = "1.0") -> None:
-    install(site, dist, version, module, HANDLER.format(types=list(types)))
+from helpers import aol, handler_plugin, install
 
 
 def only(*dists: str) -> Settings:

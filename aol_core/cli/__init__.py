@@ -11,48 +11,69 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import OperationalError
 
 from aol_core import limits
-from aol_core.cli import actions, control, db, health, plugins, prune, schedules, worker
+from aol_core.cli import actions, control, db, health, plugins, prune, scaffold, schedules, worker
 from aol_core.cli.common import Context
+from aol_core.cli.plugin_commands import add_plugin_commands
 from aol_core.config import Settings
 from aol_core.db import mask_url
 from aol_core.errors import AOLError
+from aol_core.plugins import PluginRegistry, installed_catalog
 
-COMMAND_GROUPS = (db, actions, schedules, worker, control, plugins, health, prune)
+COMMAND_GROUPS = (db, actions, schedules, worker, control, plugins, scaffold, health, prune)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
+__all__ = ["Context", "build_parser", "main"]
 
 #: set to 1 to see the traceback of an unexpected error (as --log-level DEBUG does)
 TRACEBACK_ENV = "AOL_TRACEBACK"
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, with usage errors on one line like every other error (subcommands too:
-    argparse builds them with their parent's class)."""
+class AolParser(argparse.ArgumentParser):
+    """Every parser of ``aol`` (subcommands too) accepts the global options, so
+    ``aol --db URL worker`` and ``aol worker --db URL`` mean the same; usage errors are
+    one line, like every other error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        flags = self.add_argument_group("global options (before or after the command)")
+        flags.add_argument(
+            "--db", metavar="URL", default=argparse.SUPPRESS,
+            help="database URL (default: $AOL_DATABASE_URL, else sqlite:///aol.db here)",
+        )
+        flags.add_argument(
+            "--log-level", choices=LOG_LEVELS, type=str.upper, default=argparse.SUPPRESS,
+            help="what the worker reports on stderr (default INFO)",
+        )
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
+def build_parser(registry: PluginRegistry | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``registry``, the commands its plugins add as well."""
+    parser = AolParser(
         prog="aol", description="AOL: durable actions dispatched to pluggable handlers."
-    )
-    parser.add_argument(
-        "--db", metavar="URL",
-        help="database URL (default: $AOL_DATABASE_URL, else sqlite:///aol.db here)",
-    )
-    parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="what the worker reports on stderr (default INFO)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in COMMAND_GROUPS:
         group.register(commands)
+    if registry is not None:
+        add_plugin_commands(commands, registry)
     return parser
+
+
+def _plugins_for_commands() -> PluginRegistry | None:
+    """The installed plugins, or None when the settings that select them are invalid (the
+    command then reports that as its error)."""
+    try:
+        return installed_catalog()
+    except AOLError:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,16 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    parser = build_parser(_plugins_for_commands())
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=args.log_level, stream=sys.stderr,
+        level=getattr(args, "log_level", "INFO"), stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     context: Context | None = None
     try:
-        context = Context(Settings.from_env().with_overrides(database_url=args.db))
+        database_url = getattr(args, "db", None)
+        context = Context(Settings.from_env().with_overrides(database_url=database_url))
         code: int = args.handler(context, args)
         sys.stdout.flush()  # here, where a closed pipe can still be handled
         return code
@@ -94,7 +116,8 @@ def _run(argv: Sequence[str] | None) -> int:
         raise
     except Exception as exc:
         # A defect, not a user mistake: one line, the traceback only when asked for.
-        if args.log_level == "DEBUG" or os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+        asked = os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
+        if asked or getattr(args, "log_level", "INFO") == "DEBUG":
             traceback.print_exc()
         print(one_line(f"aol: internal error: {type(exc).__name__}: {_first_line(exc)} (the "
                        f"traceback: --log-level DEBUG or {TRACEBACK_ENV}=1)"), file=sys.stderr)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from aol_core import limits, queue
+from aol_core.cli import action_types
 from aol_core.cli.common import (
     Context,
     action_dict,
@@ -55,8 +56,11 @@ def status_word(text: str) -> str:
 def register(commands: Any) -> None:
     enqueue = commands.add_parser("enqueue", help="add an action to the queue")
     enqueue.add_argument("action_type", type=text_arg, metavar="TYPE")
-    enqueue.add_argument("--payload", type=json_object, default={}, metavar="JSON",
-                         help="a JSON object (default {})")
+    payload = enqueue.add_mutually_exclusive_group()
+    payload.add_argument("payload", nargs="?", type=json_object, default={}, metavar="JSON",
+                         help="the payload, a JSON object (default {})")
+    payload.add_argument("--payload", dest="payload", type=json_object, metavar="JSON",
+                         help="the same, as an option")
     enqueue.add_argument("--key", type=text_arg, metavar="K",
                          help="idempotency key (default: a new uuid)")
     enqueue.add_argument("--not-before", type=when, metavar="WHEN",
@@ -105,6 +109,7 @@ def register(commands: Any) -> None:
     artifact.add_argument("action_id", type=action_id, metavar="ID")
     artifact.add_argument("name", type=text_arg, metavar="NAME")
     artifact.set_defaults(handler=run_artifact)
+    action_types.register(sub)
 
 
 def run_enqueue(ctx: Context, args: argparse.Namespace) -> int:

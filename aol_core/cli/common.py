@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core import limits, schema
 from aol_core.config import Settings
-from aol_core.db import create_engine, require_existing_database, session_factory
+from aol_core.db import (
+    create_engine,
+    parse_url,
+    require_existing_database,
+    session_factory,
+    sqlite_file,
+)
 from aol_core.models import Action
 from aol_core.plugins import PluginRegistry, installed_catalog
 
@@ -43,6 +49,11 @@ class Context:
         """The engine, after checking a SQLite file exists (reading must not create it)."""
         require_existing_database(self.settings.database_url)
         return self.engine
+
+    def database_exists(self) -> bool:
+        """False for a SQLite file not created yet (reading would create it)."""
+        path = sqlite_file(parse_url(self.settings.database_url))
+        return path is None or path.exists()
 
     def ready_engine(self) -> Engine:
         """The engine, after checking the schema is current (so errors say what to run)."""

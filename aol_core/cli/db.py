@@ -1,4 +1,4 @@
-"""``aol db upgrade``: create or migrate AOL's tables and the installed plugins' tables;
+"""``aol db upgrade``: migrate AOL's tables and the installed plugins'; ``aol db status``;
 ``aol db adopt``: take over a database of the original AOL."""
 
 from __future__ import annotations
@@ -7,14 +7,16 @@ import argparse
 from typing import Any
 
 from aol_core import adopt, schema
-from aol_core.cli.common import Context
+from aol_core.cli.common import Context, print_json, print_table
 from aol_core.db import mask_url
 
 
 def register(commands: Any) -> None:
     db = commands.add_parser("db", help="database schema")
     sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND", required=True)
-    upgrade = sub.add_parser("upgrade", help="create or migrate the tables (safe to repeat)")
+    upgrade = sub.add_parser(
+        "upgrade", help="create or migrate the core's and every plugin's tables (safe to "
+                        "repeat, and to run from several machines at once)")
     upgrade.set_defaults(handler=run_upgrade)
     take_over = sub.add_parser(
         "adopt",
@@ -24,6 +26,9 @@ def register(commands: Any) -> None:
     take_over.add_argument("--dry-run", action="store_true",
                            help="report what would move and be copied, then roll back")
     take_over.set_defaults(handler=run_adopt)
+    status = sub.add_parser("status", help="each component's revision (exit 1 if any is behind)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=run_status)
 
 
 def run_upgrade(ctx: Context, args: argparse.Namespace) -> int:
@@ -34,6 +39,9 @@ def run_upgrade(ctx: Context, args: argparse.Namespace) -> int:
         print(f"{where}: created {', '.join(created)}; schema at revision {revision}")
     else:
         print(f"{where}: schema is current (revision {revision})")
+    for component in schema.status(ctx.engine, ctx.registry)[1:]:
+        if component.migrations:
+            print(f"{component.name}: revision {component.current}")
     return 0
 
 
@@ -43,3 +51,21 @@ def run_adopt(ctx: Context, args: argparse.Namespace) -> int:
     for line in report.lines():
         print(f"  {line}")
     return 0
+
+
+def run_status(ctx: Context, args: argparse.Namespace) -> int:
+    components = schema.status(ctx.engine, ctx.registry)
+    if args.json:
+        print_json([{"component": c.name, "current": c.current, "head": c.head,
+                     "migrations": c.migrations, "missing_tables": list(c.missing),
+                     "behind": c.behind} for c in components])
+    else:
+        print_table(["COMPONENT", "CURRENT", "HEAD", "STATE"],
+                    [[c.name, c.current or "-", c.head or "-", _state(c)] for c in components])
+    return 1 if any(c.behind for c in components) else 0
+
+
+def _state(component: schema.Component) -> str:
+    if component.missing:
+        return f"behind: missing {', '.join(component.missing)} (run: aol db upgrade)"
+    return "behind (run: aol db upgrade)" if component.behind else "current"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,8 +94,10 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
         for action_type, payload in examples:
             queue.enqueue(session, action_type, dict(payload), proof_mode=True)
     print(f"demo database: {database}")
+    contributors = {registry.routes[t].plugin.distribution for t, _ in examples
+                    if t in registry.routes}
     print(f"enqueued {len(examples)} example action(s) from "
-          f"{', '.join(sorted({r.plugin.distribution for r in registry.routes.values()}))}; "
+          f"{', '.join(sorted(contributors)) or 'no plugin'}; "
           "running a worker until the queue is empty (proof mode: nothing leaves this machine)\n",
           flush=True)
     settings = Settings(database_url=url, retry_base_seconds=0.2, poll_interval=0.2)
@@ -105,8 +109,17 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
     print()
     print_table(["ID", "TYPE", "STATUS", "ATTEMPTS", "RESULT / ERROR"],
                 [[a.id, a.action_type, a.status, a.attempts,
-                  excerpt(a.last_error) or excerpt(str(a.result), 70)] for a in rows])
-    print(f"\nlook closer: aol --db {url} actions show {rows[0].id}"
+                  excerpt(a.last_error) or excerpt(json.dumps(a.result), 70)] for a in rows])
+    print(f"\nlook closer: {_this_command()} --db {url} actions show {rows[0].id}"
           if rows else "", file=sys.stdout)
     engine.dispose()
     return 0
+
+
+def _this_command() -> str:
+    """How to run ``aol`` again as it was run now: a venv's ``aol`` that is not on PATH is
+    named by its path (``.venv/bin/aol``), ``python -m aol_core.cli`` as such."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "aol":
+        return f"{Path(sys.executable).name} -m aol_core.cli"
+    return "aol" if shutil.which("aol") == str(invoked.resolve()) else str(invoked)

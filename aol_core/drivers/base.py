@@ -209,3 +209,8 @@ class Driver(Protocol):
     def listen(self, engine: Engine, wake: threading.Event) -> Listener | None:
         """Set ``wake`` whenever :meth:`notify` fires elsewhere; None where polling must do."""
         ...
+
+    def lock_schema(self, conn: Connection) -> None:
+        """Hold the schema-change lock until ``conn``'s transaction ends, before any read:
+        ``aol db upgrade`` run from several machines at once then runs one after another."""
+        ...

@@ -145,6 +145,9 @@ _CLAIM = (
     .returning(*CLAIM_COLUMNS)
 )
 
+#: the advisory lock ``aol db upgrade`` holds ("AOLSCHM" in ASCII)
+SCHEMA_LOCK_KEY = 0x414F4C5343484D
+
 
 class PostgreSQLDriver:
     name = "postgresql"
@@ -228,6 +231,9 @@ class PostgreSQLDriver:
     def notify(self, conn: Connection) -> None:
         # Delivered at commit; PostgreSQL folds identical notifications in one transaction.
         conn.execute(text(f"NOTIFY {CHANNEL}"))
+
+    def lock_schema(self, conn: Connection) -> None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
 
     def listen(self, engine: Engine, wake: threading.Event) -> PgListener | None:
         try:

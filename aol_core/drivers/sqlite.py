@@ -148,7 +148,7 @@ class SQLiteDriver:
 
     def lock_claims(self, conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
         # SQLite locks the whole database: its write lock, taken before the read, holds them
-        conn.connection.driver_connection.begin_writing()  # type: ignore[union-attr]
+        _take_write_lock(conn)
         ids = json.dumps([claim.id for claim in claims])
         found = {(id_, token) for id_, token in conn.exec_driver_sql(_RUNNING_AMONG, (ids,))}
         return {(c.id, c.fencing_token) for c in claims} & found
@@ -156,5 +156,15 @@ class SQLiteDriver:
     def notify(self, conn: Connection) -> None:
         """SQLite has no notification channel; idle workers poll."""
 
+    def lock_schema(self, conn: Connection) -> None:
+        # The write lock up front, before the migration reads the schema it will change.
+        _take_write_lock(conn)
+
     def listen(self, engine: Engine, wake: threading.Event) -> Listener | None:
         return None
+
+
+def _take_write_lock(conn: Connection) -> None:
+    """Begin ``conn``'s transaction with SQLite's write lock (connections of
+    ``aol_core.create_engine`` only: they keep other connections out of the way)."""
+    conn.connection.driver_connection.begin_writing()  # type: ignore[union-attr]

@@ -1,7 +1,9 @@
 """A test kit for plugin authors: a harness that runs actions through the real dispatch path,
-and a contract base class whose inherited tests every handler should pass.
+a contract base class whose inherited tests every handler should pass, a loopback HTTP
+endpoint (``FakeEndpoint``), a network guard and a fixed clock.
 
-With ``aol-core`` installed, pytest offers the ``aol_harness`` fixture automatically.
+With ``aol-core`` installed, pytest offers the fixtures automatically (``aol_harness``,
+``aol_database_url``, ``aol_no_network``, ``aol_clock``; see docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select, table, update
 from sqlalchemy.orm import Session
 
 from aol_core import queue, schema
@@ -20,7 +22,15 @@ from aol_core.dispatch import Dispatcher, Outcome
 from aol_core.drivers import driver_for
 from aol_core.models import Action, Artifact, ExecutionLog, Status
 from aol_core.plugins import PluginRegistry, load_plugins
+from aol_core.testing.clock import FixedClock
+from aol_core.testing.endpoint import FakeEndpoint, Received, Reply
+from aol_core.testing.network import NetworkGuard, NetworkUsed
 from aol_core.timeutil import utcnow
+
+__all__ = [
+    "ActionHarness", "FakeEndpoint", "FixedClock", "HandlerContract", "NetworkGuard",
+    "NetworkUsed", "Received", "Reply",
+]
 
 
 class ActionHarness:
@@ -93,6 +103,24 @@ class ActionHarness:
             return list(session.scalars(
                 select(Artifact).where(Artifact.action_id == action_id).order_by(Artifact.name)))
 
+    def rerun(self, action_id: int, proof_mode: bool = False) -> Action:
+        """Run a finished action again, as a worker would after crashing between the
+        handler's outside effect and the commit of its outcome."""
+        with self.session() as session:
+            session.execute(update(Action).where(Action.id == action_id).values(
+                status=Status.PENDING, not_before=utcnow(), finished_at=None))
+        self.run_due(proof_mode, action_types=[self.action(action_id).action_type])
+        return self.action(action_id)
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows in every table of the loaded plugins, and actions and artifacts: what a
+        handler's effect inside the database shows up in."""
+        names = {"aol_actions", "aol_artifacts"}
+        names |= {name for plugin in self.registry.loaded for name in self.registry.tables(plugin)}
+        with self.engine.connect() as conn:
+            return {name: int(conn.scalar(select(func.count()).select_from(table(name))) or 0)
+                    for name in sorted(names)}
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -110,6 +138,8 @@ class HandlerContract:
     valid_payload: ClassVar[dict[str, Any]]
     #: a payload the declared schema refuses
     invalid_payload: ClassVar[dict[str, Any]]
+    #: False for a handler whose proof run has nothing to show (it only reads)
+    proof_records_an_artifact: ClassVar[bool] = True
 
     def test_type_is_declared_by_exactly_one_installed_plugin(
         self, aol_harness: ActionHarness
@@ -141,3 +171,29 @@ class HandlerContract:
         action = aol_harness.action(row.id)
         assert action.status == Status.FAILED
         assert action.attempts == 1
+
+    def test_proof_mode_opens_no_network_connection(self, aol_harness: ActionHarness) -> None:
+        guard = NetworkGuard()
+        with guard.active():
+            action = aol_harness.run(self.action_type, self.valid_payload, proof_mode=True)
+        assert guard.attempts == [], f"proof mode connected to {guard.attempts}"
+        assert action.status == Status.SUCCESS, action.last_error
+
+    def test_proof_mode_records_an_artifact(self, aol_harness: ActionHarness) -> None:
+        if not self.proof_records_an_artifact:
+            import pytest
+
+            pytest.skip("proof_records_an_artifact = False")
+        action = aol_harness.run(self.action_type, self.valid_payload, proof_mode=True)
+        assert aol_harness.artifacts(action.id), "the proof run recorded no artifact"
+
+    def test_a_second_run_of_the_same_action_has_no_second_effect(
+        self, aol_harness: ActionHarness
+    ) -> None:
+        action = aol_harness.run(self.action_type, self.valid_payload, proof_mode=True,
+                                 only_this_type=True)
+        assert action.status == Status.SUCCESS, action.last_error
+        before = aol_harness.row_counts()
+        again = aol_harness.rerun(action.id, proof_mode=True)
+        assert again.status == Status.SUCCESS, again.last_error
+        assert aol_harness.row_counts() == before

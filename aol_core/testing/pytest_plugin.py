@@ -1,6 +1,9 @@
 """pytest fixtures for AOL and its plugin authors, registered through the ``pytest11`` entry point.
 
-``aol_database_url`` runs each test that uses it on SQLite and on PostgreSQL. PostgreSQL
+``aol_database_url`` runs each test that uses it on SQLite and on PostgreSQL; ``aol_harness``
+runs actions through the real dispatch path, with the plugins ``aol_plugins`` names (override
+that fixture to load only the plugin under test); ``aol_no_network`` fails a test whose code
+opened a network connection; ``aol_clock`` fixes ``aol_core.utcnow()``. PostgreSQL
 comes from ``AOL_TEST_POSTGRES_URL`` (default: the local server, database ``test``); each
 test gets a schema of its own. An unreachable server skips with the reason, unless
 ``AOL_REQUIRE_POSTGRES=1`` (as in CI), which makes it an error. ``AOL_TEST_DATABASES``
@@ -17,8 +20,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from aol_core.config import Settings
 from aol_core.db import mask_url, parse_url
+from aol_core.plugins import load_plugins
 from aol_core.testing import ActionHarness
+from aol_core.testing.clock import FixedClock
+from aol_core.testing.network import NetworkGuard
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -36,8 +43,8 @@ def aol_postgres_server() -> str:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:
-        reason = f"PostgreSQL unreachable at {mask_url(url)}: {type(exc).__name__}: {exc}"
-        reason = reason.splitlines()[0]
+        reason = (f"PostgreSQL unreachable at {mask_url(url)}: "
+                  f"{type(exc).__name__}: {exc}").splitlines()[0]
         if os.environ.get("AOL_REQUIRE_POSTGRES", "") not in ("", "0"):
             pytest.fail(f"{reason} (AOL_REQUIRE_POSTGRES is set)")
         pytest.skip(reason)
@@ -85,8 +92,39 @@ def aol_database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def aol_harness(aol_database_url: str) -> Iterator[ActionHarness]:
-    """AOL's and the installed plugins' tables in a fresh database, and a synchronous worker."""
-    harness = ActionHarness(aol_database_url)
+def aol_plugins() -> list[str] | None:
+    """The distributions ``aol_harness`` loads; None: every installed one (``AOL_PLUGINS``
+    and ``AOL_DISABLE_PLUGINS`` apply). Override it in a plugin's conftest.py to test that
+    plugin alone: ``return ["acme-mail"]``."""
+    return None
+
+
+@pytest.fixture
+def aol_harness(aol_database_url: str, aol_plugins: list[str] | None) -> Iterator[ActionHarness]:
+    """AOL's and the plugins' tables in a fresh database, and a synchronous worker."""
+    registry = None
+    if aol_plugins is not None:
+        registry = load_plugins(Settings(plugins=tuple(aol_plugins)))
+    harness = ActionHarness(aol_database_url, registry=registry)
     yield harness
     harness.close()
+
+
+@pytest.fixture
+def aol_no_network() -> Iterator[NetworkGuard]:
+    """Refuse every network connection during the test, and fail the test if one was tried
+    (even if the code under test swallowed the error)."""
+    guard = NetworkGuard()
+    with guard.active():
+        yield guard
+    if guard.attempts:
+        pytest.fail(f"the test opened network connection(s) to {', '.join(guard.attempts)}")
+
+
+@pytest.fixture
+def aol_clock() -> Iterator[FixedClock]:
+    """``aol_core.utcnow()`` fixed at ``aol_clock.now`` (2030-01-07 09:00 UTC, a Monday)
+    until the test calls ``aol_clock.set(...)`` or ``aol_clock.advance(minutes=5)``."""
+    clock = FixedClock()
+    with clock.installed():
+        yield clock

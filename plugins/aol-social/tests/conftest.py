@@ -92,3 +92,9 @@ class DirectRun:
 @pytest.fixture
 def direct(aol_harness: ActionHarness) -> DirectRun:
     return DirectRun(aol_harness)
+
+
+@pytest.fixture
+def aol_plugins() -> list[str]:
+    """The kit's harness loads this plugin alone, whatever else is installed."""
+    return ["aol-social"]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from aol_campaign_ops.api import (
     CAMPAIGN_TICK,
+    ESCALATE_OVERDUE_TASKS,
     WEEKLY_CAMPAIGN_SUMMARY,
     add_task,
     create_campaign,
@@ -23,7 +24,8 @@ DEMO_CAMPAIGN = "AOL demo: spring launch"
 
 
 def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
-    """A tick of the demo campaign and the summary of last week (created on first use)."""
+    """A tick of the demo campaign, an escalation of what is overdue already, and the summary
+    of last week (the campaign is created on first use)."""
     now = utcnow()
     last_week = (now - timedelta(days=now.weekday() + 7)).date()
     campaign = session.scalar(select(Campaign).where(Campaign.name == DEMO_CAMPAIGN))
@@ -32,6 +34,7 @@ def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
         _fill(session, campaign.id, now, datetime.combine(last_week, time(), tzinfo=UTC))
     return [
         (CAMPAIGN_TICK, {"campaign_id": campaign.id}),
+        (ESCALATE_OVERDUE_TASKS, {"campaign_id": campaign.id}),
         (
             WEEKLY_CAMPAIGN_SUMMARY,
             {"campaign_id": campaign.id, "week_start": last_week.isoformat()},

@@ -1,4 +1,4 @@
-"""The tables aol-campaign-ops owns (created by ``aol db upgrade`` through ``aol_schema``)."""
+"""The tables aol-campaign-ops owns; its migrations (``migrations/``) create and evolve them."""
 
 from __future__ import annotations
 

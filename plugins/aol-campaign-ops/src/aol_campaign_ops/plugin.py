@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from aol_core import ActionContext, ActionSpec, PermanentError, hookimpl
@@ -93,6 +94,11 @@ def handle_action(
 
 
 @hookimpl
+def aol_api_version() -> str:
+    return "1.0"
+
+
+@hookimpl
 def aol_schema() -> MetaData:
     return metadata
 
@@ -100,6 +106,11 @@ def aol_schema() -> MetaData:
 @hookimpl
 def aol_adopt_legacy(connection: Connection, report: AdoptionReport) -> None:
     legacy.adopt_legacy(connection, report)
+
+
+@hookimpl
+def aol_migrations() -> Path:
+    return Path(__file__).parent / "migrations"
 
 
 @hookimpl

@@ -1,0 +1,45 @@
+"""Subcommands that plugins add through ``aol_register_commands``, each labelled with its plugin."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from aol_core.errors import PluginError
+from aol_core.plugins import PluginInfo, PluginRegistry
+
+
+class PluginCommands:
+    """What a plugin's ``aol_register_commands`` receives: ``add_parser`` as in argparse,
+    refusing names already taken and labelling the help with the plugin's distribution."""
+
+    def __init__(self, commands: Any, owners: dict[str, str], plugin: PluginInfo) -> None:
+        self._commands = commands
+        self._owners = owners
+        self._plugin = plugin
+
+    def add_parser(self, name: str, **options: Any) -> argparse.ArgumentParser:
+        if name in self._owners:
+            raise PluginError(f"command {name!r} is already provided by {self._owners[name]}")
+        options["help"] = " ".join(
+            part for part in (options.get("help"), f"[plugin {self._plugin.distribution}]")
+            if part)
+        parser: argparse.ArgumentParser = self._commands.add_parser(name, **options)
+        self._owners[name] = f"plugin {self._plugin.distribution}"
+        if name not in self._plugin.commands:  # a registry is reused across parsers
+            self._plugin.commands.append(name)
+        return parser
+
+
+def add_plugin_commands(commands: Any, registry: PluginRegistry) -> None:
+    """Let each loaded plugin add its commands; one that fails is named on stderr and the
+    rest of ``aol`` still works (its commands are simply absent)."""
+    owners = {name: "aol-core" for name in commands.choices}
+    for plugin in registry.loaded:
+        try:
+            registry.call(plugin, "aol_register_commands",
+                          commands=PluginCommands(commands, owners, plugin))
+        except Exception as exc:
+            print(f"aol: warning: plugin {plugin.label} could not add its commands: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)

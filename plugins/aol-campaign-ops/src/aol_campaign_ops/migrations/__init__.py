@@ -1,0 +1,1 @@
+"""aol-campaign-ops' Alembic revisions, applied by ``aol db upgrade`` (``aol_migrations``)."""
