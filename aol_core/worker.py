@@ -56,6 +56,11 @@ class _Held:
     overdue_reported: bool = False
 
 
+def database_problem(exc: DBAPIError) -> str:
+    """The database's own first line (no SQL, no parameter values: they may hold payloads)."""
+    return str(exc.orig or exc).strip().splitlines()[0]
+
+
 def _key(claim: Claim) -> tuple[int, int]:
     return (claim.id, claim.fencing_token)
 
@@ -179,9 +184,8 @@ class Worker:
                 self._step(loop)
             except Exception as exc:  # a daemon keeps going: log, wait, try again
                 if isinstance(exc, DBAPIError):  # the database restarting or unreachable
-                    reason = str(exc.orig or exc).strip().splitlines()[0]
-                    log.warning("database error (%s); trying again in %.1f s", reason,
-                                self.settings.poll_interval)
+                    log.warning("database error (%s); trying again in %.1f s",
+                                database_problem(exc), self.settings.poll_interval)
                 else:  # a bug: the traceback says what to fix
                     log.exception("unexpected error in the claim loop; trying again")
                 loop.idle = True
@@ -322,6 +326,11 @@ class Worker:
                 outcomes = self.dispatcher.run_batch(pairs)
             for outcome in outcomes:
                 self._report(outcome)
+        except DBAPIError as exc:  # the database went away or is full: one line says it
+            log.warning("action(s) %s: could not record the outcome (database error: %s); "
+                        "the lease will expire and they will be retried",
+                        ", ".join(str(c.id) for c in claims), database_problem(exc))
+            self.counts["unrecorded"] += len(claims)
         except BaseException:  # a runner thread must outlive anything a handler raises
             log.exception("action(s) %s: could not record the outcome; the lease will expire "
                           "and they will be retried", ", ".join(str(c.id) for c in claims))
@@ -369,7 +378,8 @@ class Worker:
                     queue.extend_leases(conn, self.name, keep, now + self.alive_for)
                 self._summarise()
             except Exception as exc:
-                log.warning("heartbeat failed (%s); will try again", exc)
+                problem = database_problem(exc) if isinstance(exc, DBAPIError) else exc
+                log.warning("heartbeat failed (%s); will try again", problem)
 
     def _overdue(self, held: _Held) -> bool:
         if held.deadline is None or time.monotonic() < held.deadline:
