@@ -70,7 +70,7 @@ ACTION_TYPES = (
     "HOSTILE_NAN",       # returns NaN / Infinity
     "HOSTILE_NUL",       # logs, raises or returns text with a NUL character
     "HOSTILE_HUGE",      # returns, logs or raises tens of megabytes
-    "HOSTILE_HANG",      # writes a row, then blocks until its release file exists
+    "HOSTILE_HANG",      # blocks until its release file exists
 )
 
 
@@ -175,8 +175,7 @@ def handle_action(
         return _nul(payload.get("where", "log"), context)
     if action_type == "HOSTILE_HUGE":
         return _huge(payload.get("where", "result"), int(payload.get("mb", 20)), context)
-    if action_type == "HOSTILE_HANG":
-        hidden_write(session, "plain", context, tag)
+    if action_type == "HOSTILE_HANG":  # writes nothing: on SQLite it would hold the lock
         context.log("INFO", "hanging until released")
         wait_for(payload["release"])
         return {"released": True}
