@@ -188,7 +188,7 @@ def assert_every_action_ran_exactly_once(engine: Engine, n: int = N_ACTIONS) -> 
     with engine.connect() as conn:
         by_status = dict(conn.execute(
             select(Action.status, func.count()).group_by(Action.status)).all())
-        rows_per_action = dict(conn.execute(
+        rows_per_action: dict[int, int] = dict(conn.execute(
             select(runs.c.action_id, func.count()).group_by(runs.c.action_id)).all())
         action_ids = set(conn.execute(select(Action.id)).scalars())
         reruns = int(conn.execute(select(func.sum(Action.attempts - 1))).scalar_one() or 0)

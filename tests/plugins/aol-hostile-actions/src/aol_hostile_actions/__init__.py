@@ -42,12 +42,12 @@ class HostileRow(_Base):
 
 # PostgreSQL can hide a write behind a function call or a procedure; the plugin's schema
 # brings both. (SQLite has no stored code: its function is registered per connection.)
-event.listen(rows, "after_create", DDL(
+event.listen(rows, "after_create", DDL(  # type: ignore[no-untyped-call]
     "CREATE FUNCTION hostile_insert(a integer, n integer, t text) RETURNS integer "
     "LANGUAGE sql AS $$ INSERT INTO hostile_rows (action_id, attempt, tag) "
     "VALUES (a, n, t) RETURNING 1 $$"
 ).execute_if(dialect="postgresql"))
-event.listen(rows, "after_create", DDL(
+event.listen(rows, "after_create", DDL(  # type: ignore[no-untyped-call]
     "CREATE PROCEDURE hostile_insert_proc(a integer, n integer, t text) "
     "LANGUAGE sql AS $$ INSERT INTO hostile_rows (action_id, attempt, tag) VALUES (a, n, t) $$"
 ).execute_if(dialect="postgresql"))
