@@ -121,13 +121,14 @@ ALL_HIDDEN = sorted({how for ways in HIDDEN_WRITES.values() for how in ways})
 # --- a handler's writes are contained, whatever SQL it sends ----------------------------------
 
 
-@HANDLER_CONTAINMENT
 @pytest.mark.parametrize("how", ALL_HIDDEN)
 def test_a_hidden_write_of_a_handler_that_then_raises_is_rolled_back(
-    how: str, hostile: ActionHarness
+    how: str, hostile: ActionHarness, request: pytest.FixtureRequest
 ) -> None:
     if how not in HIDDEN_WRITES[dialect(hostile)]:
         pytest.skip(f"{dialect(hostile)} has no {how} statement")
+    if dialect(hostile) == "sqlite":  # on PostgreSQL a transaction of its own holds already
+        request.applymarker(HANDLER_CONTAINMENT)
     action = hostile.run("HOSTILE_WRITE", {"how": how, "fail": True, "tag": how},
                          max_attempts=1)
     assert action.status == Status.DLQ
