@@ -71,6 +71,11 @@ class _Held:
     cancelled: threading.Event | None = None
 
 
+def database_problem(exc: DBAPIError) -> str:
+    """The database's own first line (no SQL, no parameter values: they may hold payloads)."""
+    return str(exc.orig or exc).strip().splitlines()[0]
+
+
 def _key(claim: Claim) -> tuple[int, int]:
     return (claim.id, claim.fencing_token)
 
@@ -197,9 +202,8 @@ class Worker:
                 self._step(loop)
             except Exception as exc:  # a daemon keeps going: log, wait, try again
                 if isinstance(exc, DBAPIError):  # the database restarting or unreachable
-                    reason = str(exc.orig or exc).strip().splitlines()[0]
-                    log.warning("database error (%s); trying again in %.1f s", reason,
-                                self.settings.poll_interval)
+                    log.warning("database error (%s); trying again in %.1f s",
+                                database_problem(exc), self.settings.poll_interval)
                 else:  # a bug: the traceback says what to fix
                     log.exception("unexpected error in the claim loop; trying again")
                 loop.idle = True
@@ -393,6 +397,11 @@ class Worker:
                 outcomes = self.dispatcher.run_batch(pairs)
             for outcome in outcomes:
                 self._report(outcome)
+        except DBAPIError as exc:  # the database went away or is full: one line says it
+            log.warning("action(s) %s: could not record the outcome (database error: %s); "
+                        "the lease will expire and they will be retried",
+                        ", ".join(str(c.id) for c in claims), database_problem(exc))
+            self.counts["unrecorded"] += len(claims)
         except BaseException:  # a runner thread must outlive anything a handler raises
             log.exception("action(s) %s: could not record the outcome; the lease will expire "
                           "and they will be retried", ", ".join(str(c.id) for c in claims))
@@ -442,7 +451,8 @@ class Worker:
                     last_beat = time.monotonic()
                     self._beat(interval)
             except Exception as exc:
-                log.warning("heartbeat failed (%s); will try again", exc)
+                problem = database_problem(exc) if isinstance(exc, DBAPIError) else exc
+                log.warning("heartbeat failed (%s); will try again", problem)
 
     def _beat(self, interval: float) -> None:
         now, clock = utcnow(), time.monotonic()

@@ -62,7 +62,7 @@ def test_1_the_kill_switch_stops_a_running_worker(
         assert worker.started.wait(10)
         with engine.begin() as conn:
             set_flag(conn, "killed", True)
-        thread.join(timeout=10)
+        thread.join(timeout=30)
         assert not thread.is_alive()
         assert worker.stop_reason == "kill switch"
 
@@ -145,13 +145,15 @@ def test_7_two_workers_never_run_one_action(
         done = session.scalar(select(func.count()).where(Action.status == Status.SUCCESS))
     assert done == 300
     assert len(runs) == len({r.action_id for r in runs}) == 300
-    assert {r.worker for r in runs} == {"w0", "w1"}
+    # that both got work is not promised (docs/operations.md): only that no action ran twice
+    assert {r.worker for r in runs} <= {"w0", "w1"}
 
 
 def test_7_a_running_action_shows_who_runs_it_and_since_when(
     engine: Engine, registry: PluginRegistry, settings: Settings, harness: ActionHarness
 ) -> None:
-    action_id = harness.enqueue("TEST_RECORD", {"sleep": 1.5})
+    # Running for 10 s: long enough that a busy machine cannot make the test miss it.
+    action_id = harness.enqueue("TEST_RECORD", {"sleep": 10})
     with running_worker(engine, registry, settings, name="visible"):
         wait_for(lambda: harness.action(action_id).status == Status.RUNNING)
         action = harness.action(action_id)
