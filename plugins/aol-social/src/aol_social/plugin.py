@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aol_core import ActionContext, ActionSpec, InvalidPayload, PermanentError, hookimpl
+from aol_core.cli.plugin_commands import PluginCommands
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
 
+from aol_social import commands as social_commands
 from aol_social import config, providers, store
 from aol_social.handlers import post_social
 from aol_social.payload import PAYLOAD_SCHEMA, POST_SOCIAL, Post
@@ -48,6 +51,16 @@ def aol_register_actions() -> list[ActionSpec]:
 @hookimpl
 def aol_schema() -> MetaData:
     return store.metadata
+
+
+@hookimpl
+def aol_migrations() -> Path:
+    return Path(__file__).parent / "migrations"
+
+
+@hookimpl
+def aol_register_commands(commands: PluginCommands) -> None:
+    social_commands.register(commands)
 
 
 @hookimpl

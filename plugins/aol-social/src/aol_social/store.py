@@ -4,7 +4,7 @@ the Bluesky sessions.
 Every write here goes through its own short transaction on a connection of its own, never the
 handler's session: the intent must be committed before the one network call that creates the
 post, and must survive the handler's rollback when that call fails. ``aol db upgrade``
-creates the tables through the ``aol_schema`` hook.
+creates the tables through the plugin's migrations (``aol_migrations``).
 """
 
 from __future__ import annotations

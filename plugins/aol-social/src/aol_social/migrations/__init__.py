@@ -1,0 +1,1 @@
+"""aol-social's Alembic revisions, applied by ``aol db upgrade`` (``aol_migrations``)."""
