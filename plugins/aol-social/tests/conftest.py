@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from aol_core import ActionContext
-from aol_core.testing import ActionHarness
 
-from aol_social.handlers import post_social
 from aol_social.testing import FakeBluesky, FakeEndpoint, FakeLinkedIn, FakeMastodon, FakeX
 
 #: seconds the handler waits for an answer: short, so "never answers" tests end quickly
@@ -65,33 +61,6 @@ def x(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeX]:
         monkeypatch.setenv("AOL_SOCIAL_X_BASE_URL", fake.base_url)
         monkeypatch.setenv("AOL_SOCIAL_X_TOKEN", fake.token)
         yield fake
-
-
-class DirectRun:
-    """Runs the handler itself for one enqueued action, for outcomes (Snooze, Hold) whose
-    handling by the dispatcher lives outside this plugin. Tests take it as the ``direct``
-    fixture, typed ``Direct``: the suites of the core and of each plugin share one pytest
-    session, where ``conftest`` cannot be imported by name."""
-
-    def __init__(self, harness: ActionHarness) -> None:
-        self.harness = harness
-
-    def __call__(self, payload: dict[str, Any], action_id: int | None = None,
-                 attempt: int = 1) -> Any:
-        if action_id is None:
-            action_id = self.harness.enqueue("POST_SOCIAL", payload)
-        action = self.harness.action(action_id)
-        context = ActionContext(action.id, "POST_SOCIAL", attempt, action.max_attempts,
-                                action.idempotency_key, "test-worker")
-        self.last_context = context
-        with self.harness.session() as session:
-            return post_social(session, {**payload, "idempotency_key": action.idempotency_key},
-                               False, context)
-
-
-@pytest.fixture
-def direct(aol_harness: ActionHarness) -> DirectRun:
-    return DirectRun(aol_harness)
 
 
 @pytest.fixture

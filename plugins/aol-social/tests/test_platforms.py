@@ -1,17 +1,18 @@
-"""Each platform against a fake that behaves as the platform documents, on SQLite and
-PostgreSQL. In every case exactly one post exists on the fake at the end, or the handler asks
-for the action to be held (Hold) with the reason."""
+"""Each platform against a fake that behaves as the platform documents, run by AOL's dispatcher
+on SQLite and PostgreSQL. In every case exactly one post exists on the fake at the end, or the
+action is HELD with the reason."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aol_core import Hold, InvalidPayload, RetryableError, Snooze, Status
+from aol_core import InvalidPayload, Status
+from aol_core.models import Action
+from aol_core.queue import release_held
 from aol_core.testing import ActionHarness
 from aol_core.timeutil import utcnow
 
@@ -28,14 +29,37 @@ from aol_social.testing import (
     reply_json,
 )
 
-#: the ``direct`` fixture: run the handler for a payload (and an enqueued action id)
-Direct = Callable[..., Any]
-
 
 def result_of(action: Any) -> dict[str, Any]:
     assert action.status == Status.SUCCESS, action.last_error
     assert isinstance(action.result, dict)
     return action.result
+
+
+def assert_snoozed(action: Action, until: datetime) -> None:
+    """Back to waiting until the platform's reset time, the attempt given back."""
+    assert (action.status, action.attempts) == (Status.PENDING, 0), action.last_error
+    assert action.not_before == until
+
+
+def assert_held(action: Action, reason: str) -> None:
+    assert action.status == Status.HELD, action.last_error
+    assert reason in (action.last_error or "")
+
+
+def release(harness: ActionHarness, action_id: int) -> Action:
+    """A person decides the held action should run again (``aol actions release``), and a
+    worker runs it."""
+    with harness.session() as session:
+        release_held(session, action_id)
+    harness.run_due()
+    return harness.action(action_id)
+
+
+def due_now(harness: ActionHarness, action_id: int) -> None:
+    """Skip the backoff of an action waiting for its retry."""
+    with harness.session() as session:
+        session.get(Action, action_id).not_before = utcnow()  # type: ignore[union-attr]
 
 
 def publication(harness: ActionHarness, action_id: int) -> store.Publication:
@@ -95,19 +119,17 @@ def test_mastodon_answer_lost_after_accepting_is_resent_with_the_same_key_into_o
     assert one.header("Idempotency-Key") == two.header("Idempotency-Key")
 
 
-def test_mastodon_429_snoozes_until_its_reset_header(
-    direct: Direct, mastodon: FakeMastodon
+def test_mastodon_429_snoozes_until_its_reset_header_without_using_an_attempt(
+    aol_harness: ActionHarness, mastodon: FakeMastodon
 ) -> None:
     reset = (utcnow() + timedelta(minutes=7)).replace(microsecond=0)
     mastodon.fail("/api/v1/statuses",
                   reply_json(429, {"error": "Too many requests"},
                              {"X-RateLimit-Reset": reset.isoformat()}))
 
-    with pytest.raises(Snooze) as snooze:
-        direct(TOOT)
+    action = aol_harness.run("POST_SOCIAL", TOOT)
 
-    assert snooze.value.until == reset
-    assert "rate limited" in snooze.value.reason
+    assert_snoozed(action, reset)
     assert mastodon.posts == []
 
 
@@ -224,17 +246,16 @@ def test_bluesky_answer_lost_with_the_pds_gone_is_checked_before_posting_again(
     assert len(bluesky.requests_to("/xrpc/com.atproto.repo.createRecord")) == 1
 
 
-def test_bluesky_429_snoozes_until_ratelimit_reset(
-    direct: Direct, bluesky: FakeBluesky
+def test_bluesky_429_snoozes_until_ratelimit_reset_without_using_an_attempt(
+    aol_harness: ActionHarness, bluesky: FakeBluesky
 ) -> None:
     reset = int((utcnow() + timedelta(minutes=3)).timestamp())
     bluesky.fail("/xrpc/com.atproto.repo.createRecord",
                  reply_json(429, {"error": "RateLimitExceeded"}, {"ratelimit-reset": str(reset)}))
 
-    with pytest.raises(Snooze) as snooze:
-        direct(SKEET)
+    action = aol_harness.run("POST_SOCIAL", SKEET)
 
-    assert snooze.value.until == datetime.fromtimestamp(reset, UTC)
+    assert_snoozed(action, datetime.fromtimestamp(reset, UTC))
     assert bluesky.posts == []
 
 
@@ -308,17 +329,18 @@ def test_linkedin_answer_lost_resolves_through_duplicate_post_into_one_post(
     assert (result["id"], result["existing"]) == (post["urn"], True)
 
 
-def test_linkedin_429_snoozes_until_retry_after(
-    direct: Direct, linkedin: FakeLinkedIn
+def test_linkedin_429_snoozes_until_retry_after_without_using_an_attempt(
+    aol_harness: ActionHarness, linkedin: FakeLinkedIn
 ) -> None:
     linkedin.fail("/rest/posts", Reply(429, b"{}", {"Retry-After": "600"}))
     before = utcnow()
 
-    with pytest.raises(Snooze) as snooze:
-        direct(SHARE)
+    action = aol_harness.run("POST_SOCIAL", SHARE)
 
-    assert before + timedelta(seconds=599) <= snooze.value.until
-    assert snooze.value.until <= utcnow() + timedelta(seconds=601)
+    assert (action.status, action.attempts) == (Status.PENDING, 0)
+    assert before + timedelta(seconds=599) <= action.not_before
+    assert action.not_before <= utcnow() + timedelta(seconds=601)
+    assert linkedin.posts == []
 
 
 # --- X --------------------------------------------------------------------------------------
@@ -334,34 +356,51 @@ def test_x_posts_and_records_the_id_and_url(aol_harness: ActionHarness, x: FakeX
     assert result["url"] == f"https://x.com/i/web/status/{post['id']}"
 
 
-def test_x_answer_lost_is_held_for_a_person_not_reposted(direct: Direct, x: FakeX) -> None:
+def test_x_answer_lost_is_held_for_a_person_not_reposted(
+    aol_harness: ActionHarness, x: FakeX
+) -> None:
     x.fail("/2/tweets", Reply(accept_then_hang=True))
 
-    with pytest.raises(Hold, match="check the account's posts"):
-        direct(TWEET)
+    action = aol_harness.run("POST_SOCIAL", TWEET)
 
+    assert_held(action, "check the account's posts")
     assert len(x.posts) == 1
     assert len(x.requests_to("/2/tweets")) == 1
 
 
-def test_x_duplicate_403_is_held_not_failed(direct: Direct, x: FakeX) -> None:
-    direct(TWEET)
+def test_x_held_after_a_lost_answer_and_released_still_leaves_one_post(
+    aol_harness: ActionHarness, x: FakeX
+) -> None:
+    x.fail("/2/tweets", Reply(accept_then_hang=True))
+    action = aol_harness.run("POST_SOCIAL", TWEET)
 
-    with pytest.raises(Hold, match="duplicate"):
-        direct(TWEET)
+    action = release(aol_harness, action.id)
 
+    assert_held(action, "duplicate")  # X refuses the identical text: it went out the first time
     assert len(x.posts) == 1
 
 
-def test_x_429_snoozes_until_x_rate_limit_reset(direct: Direct, x: FakeX) -> None:
+def test_x_duplicate_403_is_held_not_failed(aol_harness: ActionHarness, x: FakeX) -> None:
+    result_of(aol_harness.run("POST_SOCIAL", TWEET))
+
+    action = aol_harness.run("POST_SOCIAL", TWEET)
+
+    assert_held(action, "duplicate")
+    assert action.attempts == 1
+    assert len(x.posts) == 1
+
+
+def test_x_429_snoozes_until_x_rate_limit_reset_without_using_an_attempt(
+    aol_harness: ActionHarness, x: FakeX
+) -> None:
     reset = int((utcnow() + timedelta(minutes=15)).timestamp())
     x.fail("/2/tweets", reply_json(429, {"title": "Too Many Requests"},
                                    {"x-rate-limit-reset": str(reset)}))
 
-    with pytest.raises(Snooze) as snooze:
-        direct(TWEET)
+    action = aol_harness.run("POST_SOCIAL", TWEET)
 
-    assert snooze.value.until == datetime.fromtimestamp(reset, UTC)
+    assert_snoozed(action, datetime.fromtimestamp(reset, UTC))
+    assert x.posts == []
 
 
 def test_x_weighs_cjk_as_two_at_enqueue(aol_harness: ActionHarness) -> None:
@@ -379,12 +418,11 @@ def test_x_takes_no_media(aol_harness: ActionHarness) -> None:
 
 
 def test_a_publication_recorded_before_a_crash_is_not_sent_again(
-    aol_harness: ActionHarness, direct: Direct, mastodon: FakeMastodon
+    aol_harness: ActionHarness, mastodon: FakeMastodon
 ) -> None:
-    action_id = aol_harness.enqueue("POST_SOCIAL", TOOT)
-    direct(TOOT, action_id)  # the post went out and was recorded; the action never settled
+    first = aol_harness.run("POST_SOCIAL", TOOT)
 
-    action = aol_harness.run_due() and aol_harness.action(action_id)
+    action = aol_harness.rerun(first.id)  # the worker crashed before the outcome's commit
 
     assert result_of(action)["existing"] is True
     assert len(mastodon.requests_to("/api/v1/statuses")) == 1
@@ -410,26 +448,27 @@ def test_a_crash_after_sending_leaves_the_intent_for_the_next_attempt_to_check(
 
 
 def test_a_request_that_never_left_is_sent_again_without_asking_x(
-    aol_harness: ActionHarness, direct: Direct, monkeypatch: pytest.MonkeyPatch
+    aol_harness: ActionHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with FakeX() as gone:
         pass  # nothing listens on its port any more
     monkeypatch.setenv("AOL_SOCIAL_X_BASE_URL", gone.base_url)
     monkeypatch.setenv("AOL_SOCIAL_X_TOKEN", gone.token)
-    action_id = aol_harness.enqueue("POST_SOCIAL", TWEET)
-    with pytest.raises(RetryableError, match="could not reach"):
-        direct(TWEET, action_id)
-    assert publication(aol_harness, action_id).state == "unsent"
+    action = aol_harness.run("POST_SOCIAL", TWEET)
+    assert action.status == Status.RETRY and "could not reach" in (action.last_error or "")
+    assert publication(aol_harness, action.id).state == "unsent"
 
     with FakeX() as x:
         monkeypatch.setenv("AOL_SOCIAL_X_BASE_URL", x.base_url)
-        result = direct(TWEET, action_id, attempt=2)
+        due_now(aol_harness, action.id)
+        aol_harness.run_due()
 
-    assert result["id"] == x.posts[0]["id"] and len(x.posts) == 1
+    assert result_of(aol_harness.action(action.id))["id"] == x.posts[0]["id"]
+    assert len(x.posts) == 1
 
 
 def test_mastodon_past_its_idempotency_hour_is_held_and_a_persons_retry_sends_it(
-    aol_harness: ActionHarness, direct: Direct, mastodon: FakeMastodon
+    aol_harness: ActionHarness, mastodon: FakeMastodon
 ) -> None:
     action_id = aol_harness.enqueue("POST_SOCIAL", TOOT)
     key = aol_harness.action(action_id).idempotency_key
@@ -440,11 +479,11 @@ def test_mastodon_past_its_idempotency_hour_is_held_and_a_persons_retry_sends_it
         conn.execute(store.publications.update().values(
             updated_at=utcnow() - timedelta(hours=2)))
 
-    with pytest.raises(Hold, match="longer than Mastodon remembers"):
-        direct(TOOT, action_id, attempt=2)
+    aol_harness.run_due()
+    assert_held(aol_harness.action(action_id), "longer than Mastodon remembers")
     assert mastodon.posts == []
 
-    result = direct(TOOT, action_id, attempt=3)
+    result = result_of(release(aol_harness, action_id))
 
     assert result["id"] == mastodon.posts[0]["id"] and len(mastodon.posts) == 1
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from aol_core import InvalidPayload, Snooze, Status
+from aol_core import InvalidPayload, Status
 from aol_core.models import Action
 from aol_core.testing import ActionHarness, HandlerContract
 from aol_core.timeutil import utcnow
@@ -25,9 +24,6 @@ def as_dict(value: Any) -> dict[str, Any]:
     assert isinstance(value, dict), value
     return value
 
-
-#: the ``direct`` fixture: run the handler for a payload (and an enqueued action id)
-Direct = Callable[..., Any]
 
 POST = {"social_platform": "mastodon", "content": "Hello from AOL", "audience": "followers"}
 
@@ -140,17 +136,17 @@ def test_a_503_is_retried_and_succeeds_on_the_next_run(
     assert len(social_endpoint.posts) == 1
 
 
-def test_a_429_snoozes_as_long_as_retry_after_says(
-    direct: Direct, social_endpoint: FakeEndpoint
+def test_a_429_snoozes_as_long_as_retry_after_says_without_using_an_attempt(
+    aol_harness: ActionHarness, social_endpoint: FakeEndpoint
 ) -> None:
     social_endpoint.reply(Reply(429, b"slow down", {"Retry-After": "120"}))
 
     before = utcnow()
-    with pytest.raises(Snooze) as snooze:
-        direct(POST)
+    action = aol_harness.run("POST_SOCIAL", POST)
 
-    assert before + timedelta(seconds=119) <= snooze.value.until
-    assert snooze.value.until <= utcnow() + timedelta(seconds=121)
+    assert (action.status, action.attempts) == (Status.PENDING, 0)
+    assert before + timedelta(seconds=119) <= action.not_before
+    assert action.not_before <= utcnow() + timedelta(seconds=121)
 
 
 def test_an_answer_lost_after_sending_is_resent_with_the_same_key_into_one_post(
