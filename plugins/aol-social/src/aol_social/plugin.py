@@ -35,6 +35,8 @@ class PostSocialSpec(ActionSpec):
             raise InvalidPayload(f"invalid payload for {self.name}: {'; '.join(problems)}")
 
 
+#: not ``share_transaction``: the handler calls a platform and commits its intent on a
+#: connection of its own, so it must never run inside a transaction shared with other actions
 POST_SOCIAL_SPEC = PostSocialSpec(
     POST_SOCIAL,
     description="Publish a post to Mastodon, Bluesky, LinkedIn, X or a webhook, exactly once "
