@@ -30,7 +30,7 @@ from aol_core.models import (
 from aol_core.plugins import PLUGIN_API_VERSION
 from aol_core.queue import Enqueued, NewAction, enqueue, enqueue_many
 from aol_core.schedules import CatchUp, Schedule
-from aol_core.specs import ActionSpec
+from aol_core.specs import ActionSpec, Cap, RateLimit
 from aol_core.timeutil import require_aware, utcnow
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "ActionQueue",
     "ActionSpec",
     "ArtifactRef",
+    "Cap",
     "CatchUp",
     "Enqueued",
     "Hold",
@@ -51,6 +52,7 @@ __all__ = [
     "JSONValue",
     "NewAction",
     "PermanentError",
+    "RateLimit",
     "RetryableError",
     "Schedule",
     "Settings",

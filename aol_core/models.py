@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -290,6 +291,37 @@ class ScheduleState(Base):
     updated_at: Mapped[datetime]
 
 
+class FlowLimit(Base):
+    """An operator's override of an action type's rate limit and concurrency cap
+    (``aol limits set``); it replaces what the type's ``ActionSpec`` declares, in every
+    worker from its next claim on."""
+
+    __tablename__ = "aol_flow_limits"
+
+    action_type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    rate_count: Mapped[int | None] = mapped_column(Integer)
+    rate_seconds: Mapped[float | None] = mapped_column(Float)
+    concurrency: Mapped[int | None] = mapped_column(Integer)
+    key_field: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class FlowStart(Base):
+    """One start of an action of a limited type, under its key ('' for a limit on the
+    whole type): rate limits count these in their window, caps the ones still RUNNING."""
+
+    __tablename__ = "aol_flow_starts"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    action_type: Mapped[str] = mapped_column(String(100))
+    flow_key: Mapped[str] = mapped_column(String(255))
+    action_id: Mapped[int] = mapped_column(ID)
+    started_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_aol_flow_starts_window", "action_type", "flow_key",
+                            "started_at"),)
+
+
 # Core (non-ORM) handles on the tables, typed as tables, for the hot paths.
 actions_table = cast(Table, Action.__table__)
 
@@ -306,3 +338,5 @@ workers_table = cast(Table, Worker.__table__)
 schedules_table = cast(Table, ScheduleDefinition.__table__)
 schedule_state_table = cast(Table, ScheduleState.__table__)
 pruned_keys_table = cast(Table, PrunedKey.__table__)
+flow_limits_table = cast(Table, FlowLimit.__table__)
+flow_starts_table = cast(Table, FlowStart.__table__)

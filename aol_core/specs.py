@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,33 @@ from aol_core.errors import InvalidPayload
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` starts in any ``period`` (a sliding window), for the whole type or,
+    with ``key``, separately for each value of that payload field (one account, say)."""
+
+    count: int
+    period: timedelta
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.period <= timedelta(0):
+            raise ValueError("a rate limit needs a count of at least 1 and a positive period")
+
+
+@dataclass(frozen=True)
+class Cap:
+    """At most ``count`` actions RUNNING at once, for the whole type or, with ``key``,
+    separately for each value of that payload field."""
+
+    count: int
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError("a concurrency cap needs a count of at least 1")
 
 
 @dataclass(frozen=True)
@@ -29,6 +57,10 @@ class ActionSpec:
     again if that shared commit fails. Leave it False for anything else, so a handler with
     outside effects never repeats them for a neighbour and never holds SQLite's write lock
     across a network call.
+
+    ``rate_limit`` and ``concurrency`` hold across every worker through the database
+    (see :mod:`aol_core.flow`): an action over either waits unclaimed, using no attempt.
+    Operators may override both with ``aol limits set``.
     """
 
     name: str
@@ -37,6 +69,8 @@ class ActionSpec:
     max_attempts: int | None = None
     timeout: float | None = None
     share_transaction: bool = False
+    rate_limit: RateLimit | None = None
+    concurrency: Cap | None = None
 
     @cached_property
     def validator(self) -> Validator | None:

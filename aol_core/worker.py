@@ -31,7 +31,7 @@ import sqlalchemy
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aol_core import pruning, queue, scheduler, worker_registry
+from aol_core import flow, pruning, queue, scheduler, worker_registry
 from aol_core.config import Settings
 from aol_core.control import Flags, read_flags
 from aol_core.db import mask_url
@@ -110,6 +110,9 @@ class Worker:
         self.name = self.identity.name
         self.driver = driver_for(engine)
         self.action_types = sorted(registry.routes)
+        self.flow = flow.FlowControl(
+            engine, {name: route.spec for name, route in registry.routes.items()},
+            settings.poll_interval)
         self.dispatcher = Dispatcher(engine, registry, settings, self.name)
         self.stopping = threading.Event()
         #: set once the worker is registered and about to claim (for embedding and tests)
@@ -279,10 +282,18 @@ class Worker:
             with self.engine.connect() as conn:
                 if not queue.has_due(conn, self.action_types, now):
                     return []
-        claims = self.driver.claim(
-            self.engine, worker=self.name, action_types=self.action_types, limit=limit,
-            lease_seconds=self.settings.lease_seconds, now=now,
-        )
+        # Limited types are claimed on their own path; the others exactly as without limits.
+        limited = self.flow.limited()
+        claims = self.flow.claim(worker=self.name, limit=limit,
+                                 lease_seconds=self.settings.lease_seconds,
+                                 now=now) if limited else []
+        free_types = [t for t in self.action_types if t not in limited] if limited \
+            else self.action_types
+        if free_types and len(claims) < limit:
+            claims += self.driver.claim(
+                self.engine, worker=self.name, action_types=free_types,
+                limit=limit - len(claims), lease_seconds=self.settings.lease_seconds, now=now,
+            )
         clock = time.monotonic()
         with self.lock:
             for claim in claims:

@@ -16,7 +16,18 @@ from typing import Any, NoReturn
 from sqlalchemy.exc import OperationalError
 
 from aol_core import limits
-from aol_core.cli import actions, control, db, health, plugins, prune, scaffold, schedules, worker
+from aol_core.cli import (
+    actions,
+    control,
+    db,
+    flow_limits,
+    health,
+    plugins,
+    prune,
+    scaffold,
+    schedules,
+    worker,
+)
 from aol_core.cli.common import Context
 from aol_core.cli.plugin_commands import add_plugin_commands
 from aol_core.config import Settings
@@ -24,7 +35,8 @@ from aol_core.db import mask_url
 from aol_core.errors import AOLError
 from aol_core.plugins import PluginRegistry, installed_catalog
 
-COMMAND_GROUPS = (db, actions, schedules, worker, control, plugins, scaffold, health, prune)
+COMMAND_GROUPS = (db, actions, schedules, flow_limits, worker, control, plugins, scaffold, health,
+                  prune)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 __all__ = ["Context", "build_parser", "main"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -76,14 +76,21 @@ def run_claim(
     params = {"b_now": now, "b_types": list(action_types), "b_limit": limit,
               "b_worker": worker, "b_expires": now + lease, "b_lease": lease}
     with engine.begin() as conn:
-        claims = []
-        for row in conn.execute(statement, params):
-            try:
-                payload = decode_object(row.payload, f"payload of action {row.id}")
-            except InvalidPayload as exc:
-                _fail_unreadable(conn, row, str(exc), worker, now)
-                continue
-            claims.append(Claim(row.id, row.action_type, payload, *row[3:]))
+        return claims_from(conn, conn.execute(statement, params), worker, now)
+
+
+def claims_from(conn: Connection, rows: Iterable[Any], worker: str,
+                now: datetime) -> list[Claim]:
+    """The claims for rows just claimed (:data:`CLAIM_COLUMNS`), in claim order; a row whose
+    payload cannot be decoded fails instead."""
+    claims = []
+    for row in rows:
+        try:
+            payload = decode_object(row.payload, f"payload of action {row.id}")
+        except InvalidPayload as exc:
+            _fail_unreadable(conn, row, str(exc), worker, now)
+            continue
+        claims.append(Claim(row.id, row.action_type, payload, *row[3:]))
     return sorted(claims, key=lambda c: c.sort_key)
 
 
@@ -200,6 +207,11 @@ class Driver(Protocol):
         """Of ``claims``, those whose action is still RUNNING under their fencing token, as
         ``(id, fencing_token)``, locked so that no other transaction can change them until
         ``conn``'s transaction ends."""
+        ...
+
+    def lock_flow(self, conn: Connection, action_type: str) -> None:
+        """Hold ``action_type``'s flow-control lock until ``conn``'s transaction ends, so
+        claims of a limited type count and claim one after another on every machine."""
         ...
 
     def notify(self, conn: Connection) -> None:

@@ -147,6 +147,8 @@ _CLAIM = (
 
 #: the advisory lock ``aol db upgrade`` holds ("AOLSCHM" in ASCII)
 SCHEMA_LOCK_KEY = 0x414F4C5343484D
+#: the first half of the two-part advisory lock on one limited action type ("AOLF")
+FLOW_LOCK_SPACE = 0x414F4C46
 
 
 class PostgreSQLDriver:
@@ -227,6 +229,10 @@ class PostgreSQLDriver:
         params = {"ids": [c.id for c in claims], "tokens": [c.fencing_token for c in claims]}
         with _binary(conn, _LOCK_CLAIMS, params) as cursor:
             return {(id_, token) for id_, token in cursor.fetchall()}
+
+    def lock_flow(self, conn: Connection, action_type: str) -> None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:type))"),
+                     {"space": FLOW_LOCK_SPACE, "type": action_type})
 
     def notify(self, conn: Connection) -> None:
         # Delivered at commit; PostgreSQL folds identical notifications in one transaction.

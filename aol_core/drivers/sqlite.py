@@ -108,6 +108,10 @@ class SQLiteDriver:
     def time(self, now: datetime, later: timedelta = ZERO) -> ColumnElement[datetime]:
         return literal(now + later, UTCDateTime())
 
+    def lock_flow(self, conn: Connection, action_type: str) -> None:
+        # One write lock for the whole database: taken up front, it serialises the claims.
+        _take_write_lock(conn)
+
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         times: dict[datetime, str] = {}
         inserted: dict[str, int] = {}

@@ -3,7 +3,9 @@
 Every run of TEST_RECORD (and of TEST_FAIL with ``write_first``) inserts a row into
 ``test_actions_runs`` in the handler's transaction: committed rows prove exactly-once
 effects, missing rows prove rollbacks. TEST_SQL sends whatever SQL its payload holds;
-TEST_BLOCK runs until the test sets ``RELEASE`` or the action is cancelled.
+TEST_BLOCK runs until the test sets ``RELEASE`` or the action is cancelled. The TEST_LIMITED_*
+types carry rate limits and concurrency caps; their handler writes the span it ran in
+(wall-clock seconds) to ``test_actions_spans``, so tests can measure overlap.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.orm import Session, registry
 
 from aol_core import (
     ActionContext,
     ActionSpec,
+    Cap,
     Hold,
     PermanentError,
+    RateLimit,
     RetryableError,
     Snooze,
     enqueue,
@@ -40,6 +44,27 @@ runs = Table(
     Column("pid", Integer),
     Column("proof", Integer),
 )
+
+spans = Table(
+    "test_actions_spans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("action_id", Integer, nullable=False),
+    Column("account", String(100)),
+    Column("began", Float, nullable=False),
+    Column("ended", Float, nullable=False),
+)
+#: the limits the TEST_LIMITED_* types declare
+RATE = RateLimit(3, timedelta(seconds=2))
+CAP = Cap(2)
+RATE_PER_ACCOUNT = RateLimit(2, timedelta(seconds=2), key="account")
+CAP_PER_ACCOUNT = Cap(1, key="account")
+LIMITED_TYPES = {
+    "TEST_LIMITED_RATE": {"rate_limit": RATE},
+    "TEST_LIMITED_CAP": {"concurrency": CAP},
+    "TEST_LIMITED_PER_ACCOUNT": {"rate_limit": RATE_PER_ACCOUNT,
+                                 "concurrency": CAP_PER_ACCOUNT},
+}
 
 
 class Run:
@@ -86,6 +111,7 @@ def aol_register_actions() -> list[str | ActionSpec]:
         "TEST_HOLD",
         ActionSpec("TEST_SQL", share_transaction=True),
         ActionSpec("TEST_BLOCK", description="runs until the test releases it"),
+        *(ActionSpec(name, **limits) for name, limits in LIMITED_TYPES.items()),
     ]
 
 
@@ -203,6 +229,13 @@ def handle_action(
         if context.attempt <= int(payload.get("times", 1_000_000)):
             raise Hold(payload.get("reason", "outcome unknown"))
         return {"attempt": context.attempt}
+    if action_type in LIMITED_TYPES:
+        began = time.time()
+        time.sleep(float(payload.get("sleep", 0)))
+        session.execute(insert(spans).values(action_id=context.action_id,
+                                             account=payload.get("account"), began=began,
+                                             ended=time.time()))
+        return None
     raise AssertionError(f"routed an undeclared type {action_type}")
 
 

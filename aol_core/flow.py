@@ -1,0 +1,242 @@
+"""Rate limits and concurrency caps, held across every worker through the database.
+
+The worker consults this module at claim time; handlers never see it. Types without limits
+keep the driver's batch claim untouched; each limited type is claimed on its own, in a
+transaction that first takes the type's flow lock (an advisory lock on PostgreSQL, the
+write lock on SQLite), so counting and claiming are one step on every machine.
+
+* A start is a claim, recorded in ``aol_flow_starts`` under the limit's key. A rate limit
+  counts starts in a sliding window: a claim at ``t`` is allowed while fewer than ``count``
+  starts are later than ``t - period``, so no window of that length ever holds more.
+* A concurrency cap counts the actions of its key that are RUNNING (claimed and not settled,
+  including those claimed ahead and not yet started by their worker).
+* A per-key limit reads its payload field at claim time; an action without the field shares
+  the key of every other action without it.
+* An action over a limit is simply not claimed: it stays waiting, uses no attempt, is no
+  failure. Only the first :data:`CANDIDATES` due actions of a type are looked at per claim,
+  so keys further back wait until those ahead are claimed.
+
+Operators' overrides (``aol limits set``) live in ``aol_flow_limits``; an override replaces
+both declared limits of its type, and every worker reads them again each poll interval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Text, cast, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ColumnElement
+
+from aol_core.drivers import driver_for
+from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, Claim, claimed, claims_from
+from aol_core.errors import InvalidPayload
+from aol_core.limits import decode_object
+from aol_core.models import IS_CLAIMABLE, IS_RUNNING
+from aol_core.models import actions_table as actions
+from aol_core.models import flow_limits_table as flow_limits
+from aol_core.models import flow_starts_table as starts
+from aol_core.specs import ActionSpec, Cap, RateLimit
+from aol_core.timeutil import utcnow
+
+#: due actions of a limited type looked at per claim, in claim order
+CANDIDATES = 200
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits in force for one action type."""
+
+    rate: RateLimit | None = None
+    cap: Cap | None = None
+
+    def __bool__(self) -> bool:
+        return self.rate is not None or self.cap is not None
+
+
+@dataclass(frozen=True)
+class LimitRow:
+    """A type's limits as ``aol limits`` shows them, and whether an operator set them."""
+
+    action_type: str
+    limits: Limits
+    overridden: bool
+
+
+def declared(spec: ActionSpec) -> Limits:
+    return Limits(spec.rate_limit, spec.concurrency)
+
+
+def overrides(conn: Connection) -> dict[str, Limits]:
+    """Every operator override, by action type."""
+    found = {}
+    for row in conn.execute(select(flow_limits)):
+        key = row.key_field
+        rate = (RateLimit(row.rate_count, timedelta(seconds=row.rate_seconds), key)
+                if row.rate_count is not None else None)
+        cap = Cap(row.concurrency, key) if row.concurrency is not None else None
+        found[row.action_type] = Limits(rate, cap)
+    return found
+
+
+def set_override(conn: Connection, action_type: str, rate: tuple[int, timedelta] | None,
+                 concurrency: int | None, key: str | None) -> Limits:
+    """Replace ``action_type``'s limits for every worker (validated like a spec's)."""
+    limits = Limits(RateLimit(rate[0], rate[1], key) if rate else None,
+                    Cap(concurrency, key) if concurrency is not None else None)
+    values = {"rate_count": rate[0] if rate else None,
+              "rate_seconds": rate[1].total_seconds() if rate else None,
+              "concurrency": concurrency, "key_field": key, "updated_at": utcnow()}
+    if not conn.execute(update(flow_limits).where(flow_limits.c.action_type == action_type)
+                        .values(**values)).rowcount:
+        conn.execute(insert(flow_limits).values(action_type=action_type, **values))
+    return limits
+
+
+def clear_override(conn: Connection, action_type: str) -> bool:
+    """Go back to the declared limits; False if there was no override."""
+    return bool(conn.execute(
+        delete(flow_limits).where(flow_limits.c.action_type == action_type)).rowcount)
+
+
+def listing(conn: Connection, specs: Mapping[str, ActionSpec]) -> list[LimitRow]:
+    """Each type with limits in force, declared or overridden, by name."""
+    found = overrides(conn)
+    rows = [LimitRow(name, found.get(name, declared(spec)), name in found)
+            for name, spec in specs.items() if name in found or declared(spec)]
+    rows += [LimitRow(name, limits, True) for name, limits in found.items()
+             if name not in specs]
+    return sorted(rows, key=lambda r: r.action_type)
+
+
+class FlowControl:
+    """A worker's view of which of its types are limited, refreshed once a poll interval."""
+
+    def __init__(self, engine: Engine, specs: Mapping[str, ActionSpec],
+                 refresh_seconds: float) -> None:
+        self.engine = engine
+        self.specs = specs
+        self.refresh_seconds = refresh_seconds
+        self._limits: dict[str, Limits] = {}
+        self._read_at: float | None = None
+
+    def limited(self) -> dict[str, Limits]:
+        """This worker's types that have limits, with them."""
+        clock = time.monotonic()
+        if self._read_at is None or clock - self._read_at >= self.refresh_seconds:
+            with self.engine.connect() as conn:
+                found = overrides(conn)
+            in_force = {name: found.get(name, declared(spec))
+                        for name, spec in self.specs.items()}
+            self._limits = {name: limits for name, limits in in_force.items() if limits}
+            self._read_at = clock
+        return self._limits
+
+    def claim(self, *, worker: str, limit: int, lease_seconds: float,
+              now: datetime) -> list[Claim]:
+        """Claim up to ``limit`` due actions of the limited types, within their limits."""
+        claims: list[Claim] = []
+        for action_type, limits in self.limited().items():
+            if len(claims) >= limit:
+                break
+            claims += claim_type(self.engine, action_type, limits, worker=worker,
+                                 limit=limit - len(claims), lease_seconds=lease_seconds,
+                                 now=now)
+        return sorted(claims, key=lambda c: c.sort_key)
+
+
+def key_of(field: str | None, payload: Any) -> str:
+    """The key an action counts under for a limit keyed by ``field`` ('' for none)."""
+    if field is None:
+        return ""
+    value = payload.get(field) if isinstance(payload, dict) else None
+    return f"{field}={value}"
+
+
+def claim_type(engine: Engine, action_type: str, limits: Limits, *, worker: str, limit: int,
+               lease_seconds: float, now: datetime) -> list[Claim]:
+    """Claim due actions of one limited type, as many as its limits allow, up to ``limit``."""
+    with engine.begin() as conn:
+        driver = driver_for(conn)
+        driver.lock_flow(conn, action_type)
+        db_now = driver.time(now)
+        rate, cap = limits.rate, limits.cap
+        # each limit: its key field, its bound, and how much of it is used per key
+        checks: list[tuple[str | None, int, Counter[str]]] = []
+        if rate is not None:
+            checks.append((rate.key, rate.count,
+                           _started_since(conn, action_type, driver.time(now, -rate.period))))
+        if cap is not None:
+            checks.append((cap.key, cap.count, _running(conn, action_type)))
+        chosen: dict[int, set[str]] = {}
+        for row in conn.execute(
+            select(actions.c.id, cast(actions.c.payload, Text).label("payload"))
+            .where(actions.c.action_type == action_type, IS_CLAIMABLE,
+                   actions.c.not_before <= db_now)
+            .order_by(*CLAIM_ORDER).limit(CANDIDATES)
+        ):
+            if len(chosen) >= limit:
+                break
+            payload = _payload(row.payload, row.id)
+            keys = [key_of(field, payload) for field, _, _ in checks]
+            if any(used[key] >= bound for key, (_, bound, used) in zip(keys, checks, strict=True)):
+                continue
+            for key, (_, _, used) in zip(keys, checks, strict=True):
+                used[key] += 1
+            chosen[row.id] = set(keys)
+        if not chosen:
+            return []
+        rows = conn.execute(
+            update(actions)
+            .where(actions.c.id.in_(list(chosen)), IS_CLAIMABLE)
+            .values(claimed(db_now, driver.time(now, timedelta(seconds=lease_seconds))))
+            .returning(*CLAIM_COLUMNS),
+            {"b_worker": worker},
+        ).all()
+        conn.execute(
+            insert(starts).values(action_type=action_type, started_at=db_now),
+            [{"flow_key": key, "action_id": row.id} for row in rows for key in chosen[row.id]])
+        _forget_old_starts(conn, action_type,
+                           driver.time(now, -rate.period) if rate is not None else db_now)
+        return claims_from(conn, rows, worker, now)
+
+
+def _started_since(conn: Connection, action_type: str,
+                   since: ColumnElement[datetime]) -> Counter[str]:
+    """Starts per key later than ``since``."""
+    return Counter(dict(conn.execute(
+        select(starts.c.flow_key, func.count())
+        .where(starts.c.action_type == action_type, starts.c.started_at > since)
+        .group_by(starts.c.flow_key)).all()))
+
+
+def _running(conn: Connection, action_type: str) -> Counter[str]:
+    """RUNNING actions per key."""
+    return Counter(dict(conn.execute(
+        select(starts.c.flow_key, func.count(starts.c.action_id.distinct()))
+        .join(actions, actions.c.id == starts.c.action_id)
+        .where(starts.c.action_type == action_type, IS_RUNNING)
+        .group_by(starts.c.flow_key)).all()))
+
+
+def _forget_old_starts(conn: Connection, action_type: str,
+                       before: ColumnElement[datetime]) -> None:
+    """Drop starts no limit will count again: out of the rate window, action not RUNNING."""
+    running = select(actions.c.id).where(actions.c.action_type == action_type, IS_RUNNING)
+    conn.execute(delete(starts).where(
+        starts.c.action_type == action_type, starts.c.started_at <= before,
+        starts.c.action_id.not_in(running.scalar_subquery())))
+
+
+def _payload(text: str, action_id: int) -> Any:
+    """The payload, to read a key from; an unreadable one counts under the missing key (its
+    claim then fails it)."""
+    try:
+        return decode_object(text, f"payload of action {action_id}")
+    except InvalidPayload:
+        return None

@@ -1,0 +1,134 @@
+"""Rate limits and concurrency caps at claim time, on SQLite and PostgreSQL: what a claim of a
+limited type takes, what it leaves waiting, and operators' overrides."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from aol_test_actions import CAP, CAP_PER_ACCOUNT, RATE
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from aol_core import Cap, NewAction, RateLimit, enqueue_many, flow
+from aol_core.models import Action, Status
+from aol_core.models import actions_table as actions
+from aol_core.plugins import PluginRegistry
+from aol_core.timeutil import utcnow
+from helpers import aol
+
+
+def _enqueue(sessions: sessionmaker[Session], action_type: str, *payloads: dict[str, str]
+             ) -> list[int]:
+    with sessions() as session, session.begin():
+        return [e.id for e in enqueue_many(
+            session, [NewAction(action_type, dict(p)) for p in payloads])]
+
+
+def _claim(engine: Engine, action_type: str, limits: flow.Limits, limit: int = 100) -> list[int]:
+    claims = flow.claim_type(engine, action_type, limits, worker="w", limit=limit,
+                             lease_seconds=60, now=utcnow())
+    return [claim.id for claim in claims]
+
+
+def _finish(engine: Engine, ids: list[int]) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(actions).where(actions.c.id.in_(ids))
+                     .values(status=Status.SUCCESS.value))
+
+
+def test_actions_over_a_rate_limit_wait_unclaimed_with_no_attempt_used(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    ids = _enqueue(sessions, "TEST_LIMITED_RATE", *({} for _ in range(5)))
+    claimed = _claim(engine, "TEST_LIMITED_RATE", flow.Limits(rate=RATE))
+    assert claimed == ids[: RATE.count]
+    _finish(engine, claimed)  # finished actions still count in the window
+    assert _claim(engine, "TEST_LIMITED_RATE", flow.Limits(rate=RATE)) == []
+    with sessions() as session:
+        waiting = [session.get(Action, i) for i in ids[RATE.count:]]
+        assert [(a.status, a.attempts) for a in waiting if a] == [(Status.PENDING, 0)] * 2
+
+
+def test_a_rate_limit_allows_new_starts_once_old_ones_leave_its_window(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    limits = flow.Limits(rate=RateLimit(1, timedelta(milliseconds=200)))
+    first, second = _enqueue(sessions, "TEST_LIMITED_RATE", {}, {})
+    assert _claim(engine, "TEST_LIMITED_RATE", limits) == [first]
+    # polled, never slept for a fixed time: the window is measured on the database's clock
+    deadline = utcnow() + timedelta(seconds=60)
+    claimed: list[int] = []
+    while not claimed and utcnow() < deadline:
+        claimed = _claim(engine, "TEST_LIMITED_RATE", limits)
+    assert claimed == [second]
+
+
+def test_a_concurrency_cap_counts_running_actions_and_frees_a_place_when_one_settles(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    ids = _enqueue(sessions, "TEST_LIMITED_CAP", *({} for _ in range(4)))
+    limits = flow.Limits(cap=CAP)
+    running = _claim(engine, "TEST_LIMITED_CAP", limits)
+    assert running == ids[: CAP.count]
+    assert _claim(engine, "TEST_LIMITED_CAP", limits) == []
+    _finish(engine, running[:1])
+    assert _claim(engine, "TEST_LIMITED_CAP", limits) == [ids[CAP.count]]
+
+
+def test_per_key_caps_are_independent_per_key(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    a1, a2, b1 = _enqueue(sessions, "TEST_LIMITED_CAP",
+                          {"account": "a"}, {"account": "a"}, {"account": "b"})
+    limits = flow.Limits(cap=CAP_PER_ACCOUNT)
+    assert _claim(engine, "TEST_LIMITED_CAP", limits) == [a1, b1]
+    _finish(engine, [a1])
+    assert _claim(engine, "TEST_LIMITED_CAP", limits) == [a2]
+
+
+def test_a_claim_takes_no_more_than_it_is_asked_for_within_the_limits(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    ids = _enqueue(sessions, "TEST_LIMITED_CAP", *({} for _ in range(3)))
+    assert _claim(engine, "TEST_LIMITED_CAP", flow.Limits(cap=CAP), limit=1) == ids[:1]
+
+
+def test_an_operator_override_replaces_the_declared_limits_until_cleared(
+    engine: Engine, registry: PluginRegistry
+) -> None:
+    specs = {name: route.spec for name, route in registry.routes.items()}
+    control = flow.FlowControl(engine, specs, refresh_seconds=0)
+    assert control.limited()["TEST_LIMITED_CAP"] == flow.Limits(cap=CAP)
+    assert "TEST_NOOP" not in control.limited()
+    with engine.begin() as conn:
+        flow.set_override(conn, "TEST_NOOP", (5, timedelta(minutes=1)), None, "account")
+        flow.set_override(conn, "TEST_LIMITED_CAP", None, 7, None)
+    assert control.limited()["TEST_NOOP"] == flow.Limits(
+        rate=RateLimit(5, timedelta(minutes=1), key="account"))
+    assert control.limited()["TEST_LIMITED_CAP"].cap == Cap(7)
+    with engine.begin() as conn:
+        assert flow.clear_override(conn, "TEST_NOOP")
+    assert "TEST_NOOP" not in control.limited()
+
+
+def test_aol_limits_set_list_and_clear(db_url: str, engine: Engine) -> None:
+    set_ = aol("limits", "set", "TEST_NOOP", "--rate", "10/1m", "--concurrency", "2",
+               "--key", "account", db_url=db_url)
+    assert set_.returncode == 0, set_.stderr
+    listed = aol("limits", "--json", db_url=db_url)
+    assert listed.returncode == 0, listed.stderr
+    noop = next(row for row in json.loads(listed.stdout) if row["action_type"] == "TEST_NOOP")
+    assert noop == {"action_type": "TEST_NOOP", "source": "operator",
+                    "rate": {"count": 10, "period_seconds": 60.0, "key": "account"},
+                    "concurrency": {"count": 2, "key": "account"}}
+    cleared = aol("limits", "clear", "TEST_NOOP", db_url=db_url)
+    assert cleared.returncode == 0, cleared.stderr
+    listed = aol("limits", db_url=db_url)
+    assert "TEST_NOOP" not in listed.stdout and "TEST_LIMITED_CAP" in listed.stdout
+
+
+def test_aol_limits_set_refuses_a_malformed_rate(db_url: str, engine: Engine) -> None:
+    refused = aol("limits", "set", "TEST_NOOP", "--rate", "ten a minute", db_url=db_url)
+    assert refused.returncode != 0
+    assert "N/DURATION" in refused.stderr
