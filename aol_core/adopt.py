@@ -21,7 +21,7 @@ from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from aol_core import schema
-from aol_core.compat import as_utc, original_level
+from aol_core.compat import as_utc, fitted_artifact, original_level
 from aol_core.config import Settings
 from aol_core.drivers import driver_for
 from aol_core.errors import AOLError
@@ -234,22 +234,24 @@ def _copy_logs(
         return
     copied = orphans = 0
     for chunk in read_in_chunks(conn, legacy):
-        rows = [
-            {
-                "action_id": row.action_id, "attempt": adopted[row.action_id],
-                "ts": as_utc(row.ts_utc) or utcnow(), "level": _level(row.level),
-                "message": row.message or "", "worker": None,
-                "artifact_ref": row.artifact_ref, "artifact_sha256": row.artifact_sha256,
-            }
-            for row in chunk
-            if row.action_id in adopted
-        ]
+        rows = [_log_line(row, adopted[row.action_id]) for row in chunk
+                if row.action_id in adopted]
         orphans += len(chunk) - len(rows)
         if rows:
             conn.execute(insert(logs_table), rows)
         copied += len(rows)
     report.copied_rows("execution log lines", copied,
                        f"{orphans} of no known action left aside" if orphans else "")
+
+
+def _log_line(row: Any, attempt: int) -> dict[str, Any]:
+    message, artifact_ref = fitted_artifact(row.message or "", row.artifact_ref)
+    return {
+        "action_id": row.action_id, "attempt": attempt,
+        "ts": as_utc(row.ts_utc) or utcnow(), "level": _level(row.level),
+        "message": message, "worker": None,
+        "artifact_ref": artifact_ref, "artifact_sha256": row.artifact_sha256,
+    }
 
 
 def _level(level: str | None) -> str:

@@ -64,6 +64,18 @@ def original_level(level: str) -> str:
     return "INFO" if name == "SUCCESS" else normalize_level(name)
 
 
+#: the longest artifact_ref AOL stores; the original's column was unbounded text
+ARTIFACT_REF_LENGTH = 512
+
+
+def fitted_artifact(message: str, artifact_ref: str | None) -> tuple[str, str | None]:
+    """A log line's message and artifact_ref as AOL can store them: a ref longer than AOL's
+    column (the original's was unbounded) moves, whole, into the message, so nothing is cut."""
+    if artifact_ref is None or len(artifact_ref) <= ARTIFACT_REF_LENGTH:
+        return message, artifact_ref
+    return f"{message} [artifact_ref: {artifact_ref}]", None
+
+
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -226,6 +238,7 @@ class ActionQueue:
         action = session.get(Action, action_id)
         if action is None:
             return
+        message, artifact_ref = fitted_artifact(message, artifact_ref)
         session.add(
             ExecutionLog(
                 action_id=action_id, attempt=action.attempts, ts=utcnow(),

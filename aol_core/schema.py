@@ -138,10 +138,26 @@ def _upgrade_plugin(conn: Connection, found: _PluginSchema, directory: Path) -> 
     with EnvironmentContext(_config(), script, fn=revisions, destination_rev="heads") as env:
         env.configure(connection=conn, version_table=table,
                       render_as_batch=conn.dialect.name == "sqlite")
+        _refuse_foreign_plugin_tables(conn, found, table)
         if _adopt(conn, found, table):
             env.get_context().stamp(script, _base(found.plugin, script))
         with env.begin_transaction():
             env.run_migrations()
+
+
+def _refuse_foreign_plugin_tables(conn: Connection, found: _PluginSchema, table: str) -> None:
+    """Some of a plugin's table names, but not all, in a database the plugin never migrated
+    belong to another system (the original AICMO's ``campaign_ops_campaigns``, most likely):
+    creating the rest would run the plugin on tables with other columns."""
+    existing = set(inspect(conn).get_table_names())
+    tables = {name for metadata in found.metadata for name in metadata.tables}
+    foreign = sorted(tables & existing)
+    if table not in existing and foreign and not tables <= existing:
+        raise ForeignTables(
+            f"the database holds tables {found.plugin.distribution} did not create: "
+            f"{', '.join(foreign)}; to take over a database of the original AOL, run: "
+            "aol db adopt"
+        )
 
 
 def _adopt(conn: Connection, found: _PluginSchema, table: str) -> bool:

@@ -135,6 +135,18 @@ def test_adopt_copies_logs_of_known_actions_and_the_control_flags(
     assert (flags.paused, flags.killed, flags.proof_mode) == (False, False, True)
 
 
+def test_adopt_keeps_an_artifact_ref_too_long_for_aol_whole_in_the_message(
+    original_engine: Engine, registry: PluginRegistry,
+) -> None:
+    ref = "/var/proofs/" + "x" * 600  # the original's column was unbounded text
+    with original_engine.begin() as conn:
+        conn.execute(insert(original.aol_execution_logs),
+                     {"action_id": 4, "ts_utc": CREATED, "level": "INFO", "message": "proof",
+                      "artifact_ref": ref, "artifact_sha256": None})
+    take_over(original_engine, registry)
+    assert log_lines(original_engine)[-1] == (4, "INFO", f"proof [artifact_ref: {ref}]")
+
+
 def test_adopting_again_finds_nothing_and_changes_nothing(
     original_engine: Engine, registry: PluginRegistry,
 ) -> None:

@@ -120,6 +120,19 @@ def test_log_execution_accepts_the_original_level_success(
     assert (entry.level, entry.message) == ("INFO", "Updated 3 tasks")
 
 
+def test_log_execution_keeps_an_artifact_ref_too_long_for_aol_whole_in_the_message(
+    plain_sessions: sessionmaker[Session],
+) -> None:
+    action_id = enqueue_one(plain_sessions)
+    ref = "s3://bucket/" + "x" * 600  # the original's column was unbounded text
+    with plain_sessions() as session:
+        ActionQueue.log_execution(session, action_id, "INFO", "uploaded", ref)
+    with plain_sessions() as session:
+        entry = session.scalars(select(AOLExecutionLog)
+                                .where(AOLExecutionLog.action_id == action_id)).one()
+    assert (entry.message, entry.artifact_ref) == (f"uploaded [artifact_ref: {ref}]", None)
+
+
 def test_mark_success_finishes_a_pending_action_with_its_notes(
     plain_sessions: sessionmaker[Session],
 ) -> None:

@@ -8,14 +8,15 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from aol_core import InvalidPayload, Status
+from aol_core import InvalidPayload, Status, schema
 from aol_core.adopt import AdoptionReport, adopt
 from aol_core.compat import AOLAction, AOLDaemon
 from aol_core.config import Settings
 from aol_core.db import create_engine
+from aol_core.errors import ForeignTables
 from aol_core.plugins import load_plugins
 from aol_core.testing import ActionHarness, original
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from aol_campaign_ops import AuditEntry, Campaign, MetricEntry, Task
@@ -125,10 +126,34 @@ def test_an_escalation_with_the_original_task_count_runs(
 # --- the original's tables --------------------------------------------------------------------
 
 
-def test_a_tick_on_the_original_campaign_tables_fails_naming_them_and_adopt(
+def test_upgrade_refuses_the_original_campaign_tables_naming_them_and_adopt(
     aol_database_url: str,
 ) -> None:
     engine = create_engine(aol_database_url)
+    original.original.create_all(engine, tables=list(original.COLLIDING_CAMPAIGN_TABLES))
+    try:
+        with pytest.raises(ForeignTables) as refused:
+            schema.upgrade(engine, load_plugins(Settings()))
+        assert set(inspect(engine).get_table_names()) == {
+            table.name for table in original.COLLIDING_CAMPAIGN_TABLES}  # nothing half-done
+    finally:
+        engine.dispose()
+    assert str(refused.value) == (
+        "the database holds tables aol-campaign-ops did not create: campaign_ops_audit_log, "
+        "campaign_ops_campaigns; to take over a database of the original AOL, run: "
+        "aol db adopt")
+
+
+def test_a_tick_on_the_original_campaign_tables_fails_naming_them_and_adopt(
+    aol_database_url: str,
+) -> None:
+    """The original application, still deployed, recreated its tables after AOL's upgrade."""
+    engine = create_engine(aol_database_url)
+    schema.upgrade(engine, load_plugins(Settings()))
+    with engine.begin() as conn:
+        for table in ("campaign_ops_tasks", "campaign_ops_metrics", "campaign_ops_audit_log",
+                      "campaign_ops_campaigns"):
+            conn.execute(text(f"DROP TABLE {table}"))
     original.original.create_all(engine, tables=list(original.COLLIDING_CAMPAIGN_TABLES))
     original_campaign(engine)
     engine.dispose()
@@ -168,6 +193,31 @@ def test_adopt_copies_tasks_and_takes_the_deadline_off_generated_review_tasks(
     assert tasks["overdue post"].due_at.utcoffset() == timedelta(0)
     assert tasks["done post"].status == "DONE"
     assert tasks["overdue post"].details["instructions"] == "post it"
+
+
+def test_adopt_keeps_a_task_of_a_type_and_status_aol_does_not_know_for_an_operator(
+    original_engine: Engine,
+) -> None:
+    with original_engine.begin() as conn:  # the original stored any word in both
+        conn.execute(insert(original.operator_tasks), {
+            "id": 9, "campaign_id": CAMPAIGN, "task_type": "STORY", "platform": "instagram",
+            "title": "story", "instructions_text": "film it", "status": "IN_PROGRESS",
+            "due_at": NOW, "created_at": NOW, "updated_at": NOW})
+    take_over(original_engine)
+    (task,) = [t for t in rows(original_engine, Task) if t.title == "story"]  # type: ignore[attr-defined]
+    assert (task.task_type, task.status) == ("MANUAL", "BLOCKED")  # type: ignore[attr-defined]
+    assert {k: task.details[k] for k in ("original_task_type", "original_status")} == {  # type: ignore[attr-defined]
+        "original_task_type": "STORY", "original_status": "IN_PROGRESS"}
+
+
+def test_adopt_pauses_a_campaign_whose_status_the_original_did_not_define(
+    original_engine: Engine,
+) -> None:
+    with original_engine.begin() as conn:
+        conn.execute(original.campaigns.update().values(status="ARCHIVED"))
+    take_over(original_engine)
+    (campaign,) = rows(original_engine, Campaign)
+    assert campaign.status == "PAUSED"  # type: ignore[attr-defined]
 
 
 def test_adopt_copies_counted_metrics_and_audit_rows_about_campaigns_and_tasks(

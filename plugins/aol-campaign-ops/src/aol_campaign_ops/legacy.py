@@ -26,6 +26,7 @@ from aol_campaign_ops.models import (
     CampaignStatus,
     MetricEntry,
     Task,
+    TaskStatus,
     TaskType,
     metadata,
 )
@@ -43,10 +44,19 @@ COLLIDING = ("campaign_ops_campaigns", "campaign_ops_audit_log")
 
 CAMPAIGN_STATUSES = {"PLANNED": CampaignStatus.ACTIVE, "ACTIVE": CampaignStatus.ACTIVE,
                      "PAUSED": CampaignStatus.PAUSED, "COMPLETED": CampaignStatus.ENDED}
+#: the original stored any word as a campaign's status: one it did not define is PAUSED,
+#: so adoption never starts work on a campaign its operators had set aside
+UNKNOWN_CAMPAIGN_STATUS = CampaignStatus.PAUSED
+#: the original stored any word as a task's type and status: an unknown type is MANUAL, an
+#: unknown status BLOCKED (an operator looks at it); the original word stays in ``details``
+UNKNOWN_TASK_TYPE, UNKNOWN_TASK_STATUS = TaskType.MANUAL.value, TaskStatus.BLOCKED.value
 METRICS = ("impressions", "engagement", "clicks")
 #: the original's daemon created its escalation and summary tasks due at once, on the
 #: platform "internal"; with a deadline they would fall overdue and escalate in turn
 GENERATED = (TaskType.REVIEW.value, TaskType.ANALYZE.value)
+
+TASK_TYPES = frozenset(TaskType)
+TASK_STATUSES = frozenset(TaskStatus)
 
 CAMPAIGNS, TASKS, METRIC_ENTRIES, AUDIT = (
     cast(Table, model.__table__) for model in (Campaign, Task, MetricEntry, AuditEntry)
@@ -95,14 +105,15 @@ def _rows(conn: Connection, table: Table | None) -> Sequence[Any]:
 def _copy_campaigns(conn: Connection, table: Table | None, report: AdoptionReport) -> set[int]:
     rows = [
         {"id": row.id, "name": row.name[:200],
-         "status": CAMPAIGN_STATUSES.get(row.status, CampaignStatus.ACTIVE).value,
+         "status": CAMPAIGN_STATUSES.get(row.status, UNKNOWN_CAMPAIGN_STATUS).value,
          "created_at": as_utc(row.created_at) or utcnow()}
         for row in _rows(conn, table)
     ]
     insert_keeping_ids(conn, CAMPAIGNS, rows)
     if table is not None:
-        report.copied_rows("campaigns", len(rows), "PLANNED as ACTIVE, COMPLETED as ENDED; "
-                           "client, objective, platforms, dates and CTA stay aside")
+        report.copied_rows("campaigns", len(rows), "PLANNED as ACTIVE, COMPLETED as ENDED, "
+                           "any other status as PAUSED; client, objective, platforms, dates "
+                           "and CTA stay aside")
     return {row["id"] for row in rows}
 
 
@@ -116,14 +127,18 @@ def _copy_tasks(
             continue
         owners[row.id] = row.campaign_id
         generated = row.task_type in GENERATED and row.platform == "internal"
+        task_type = row.task_type if row.task_type in TASK_TYPES else UNKNOWN_TASK_TYPE
+        status = row.status if row.status in TASK_STATUSES else UNKNOWN_TASK_STATUS
         details = {name: value for name, value in {
             "original_task_id": row.id, "platform": row.platform,
             "instructions": row.instructions_text, "copy_text": row.copy_text,
             "asset_ref": row.asset_ref, "blocked_reason": row.blocked_reason,
             "completion_proof": row.completion_proof_value,
+            "original_task_type": None if task_type == row.task_type else row.task_type,
+            "original_status": None if status == row.status else row.status,
         }.items() if value is not None}
         rows.append({
-            "campaign_id": row.campaign_id, "task_type": row.task_type, "status": row.status,
+            "campaign_id": row.campaign_id, "task_type": task_type, "status": status,
             "title": row.title[:300], "due_at": None if generated else as_utc(row.due_at),
             "escalated_at": None, "created_at": as_utc(row.created_at) or utcnow(),
             "details": details,
@@ -132,7 +147,8 @@ def _copy_tasks(
         conn.execute(insert(TASKS), rows)
     if table is not None:
         report.copied_rows("operator tasks", len(rows),
-                           "generated REVIEW and ANALYZE tasks without a deadline")
+                           "generated REVIEW and ANALYZE tasks without a deadline; another "
+                           "type as MANUAL, another status as BLOCKED")
     return owners
 
 
