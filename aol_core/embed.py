@@ -41,9 +41,9 @@ def run_worker(
     Raises :class:`~aol_core.errors.SchemaNotCurrent` before ``aol db upgrade`` has run and
     :class:`~aol_core.errors.PluginError` for conflicting (or, unless allowed, broken) plugins.
     """
-    schema.require_current(engine)
     settings = settings if settings is not None else Settings.from_env()
     registry = registry if registry is not None else load_plugins(settings)
+    schema.require_current(engine, registry)
     worker = Worker(
         engine, registry, settings,
         WorkerOptions(name=name, concurrency=concurrency, proof_mode=proof_mode, burst=burst,
