@@ -71,20 +71,25 @@ def run_claim(
     """Execute a driver's claim statement (built once, with :func:`claimed`) in claim order.
 
     Binds b_now and b_expires on the caller's clock, b_lease as the lease's length, for the
-    statement to use whichever fits its database's clock."""
+    statement to use whichever fits its database's clock. Rows that cannot be decoded are
+    failed and the statement runs again, so an empty answer always means nothing was due
+    (a burst worker stops on it) rather than that only poison rows were."""
     lease = timedelta(seconds=lease_seconds)
     params = {"b_now": now, "b_types": list(action_types), "b_limit": limit,
               "b_worker": worker, "b_expires": now + lease, "b_lease": lease}
-    with engine.begin() as conn:
-        claims = []
-        for row in conn.execute(statement, params):
-            try:
-                payload = decode_object(row.payload, f"payload of action {row.id}")
-            except InvalidPayload as exc:
-                _fail_unreadable(conn, row, str(exc), worker, now)
-                continue
-            claims.append(Claim(row.id, row.action_type, payload, *row[3:]))
-    return sorted(claims, key=lambda c: c.sort_key)
+    while True:
+        claims, unreadable = [], 0
+        with engine.begin() as conn:
+            for row in conn.execute(statement, params):
+                try:
+                    payload = decode_object(row.payload, f"payload of action {row.id}")
+                except InvalidPayload as exc:
+                    _fail_unreadable(conn, row, str(exc), worker, now)
+                    unreadable += 1
+                    continue
+                claims.append(Claim(row.id, row.action_type, payload, *row[3:]))
+        if claims or not unreadable:
+            return sorted(claims, key=lambda c: c.sort_key)
 
 
 def _fail_unreadable(conn: Connection, row: Row[Any], reason: str, worker: str,
