@@ -383,8 +383,6 @@ def test_workers_survive_postgresql_going_away_and_drain_every_action_exactly_on
            reruns=reruns)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 6 'PostgreSQL details': the listener reconnects "
-                   "after the server restarts (fixed on another branch)")
 def test_an_idle_worker_is_woken_by_notify_again_after_postgresql_restarts(
     throwaway_postgres: ThrowawayPostgres, own_database: tuple[str, str],
     fleet_for: Callable[..., Fleet],
@@ -529,8 +527,6 @@ def enqueue_one(engine: Engine, action_type: str, payload: dict[str, Any],
         return done.id
 
 
-@pytest.mark.xfail(strict=False, reason="issue 6 'Claims only for work that can start' (fixed "
-                   "on another branch): a busy worker claims and renews actions it cannot start")
 def test_a_hung_handler_holds_only_its_own_action_and_an_idle_worker_runs_the_rest(
     hostile_url: str, engine: Engine, tmp_path: Path, fleet_for: Callable[..., Fleet],
 ) -> None:
@@ -557,9 +553,7 @@ def test_a_hung_handler_holds_only_its_own_action_and_an_idle_worker_runs_the_re
 
 @pytest.mark.parametrize("late", [
     "return",
-    pytest.param("raise", marks=pytest.mark.xfail(
-        strict=False, reason="issue 6: artifacts are written with the settle, under the same "
-                             "fencing check (fixed on another branch)")),
+    "raise",
 ])
 def test_a_late_attempt_that_lost_its_lease_cannot_replace_the_winners_artifact(
     late: str, hostile_url: str, engine: Engine, tmp_path: Path,
