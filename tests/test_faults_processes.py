@@ -72,6 +72,7 @@ class Fleet:
     logs: Path
     preexec: Callable[[], None] | None = None
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    log_of: dict[str, Path] = field(default_factory=dict)
     everything: list[subprocess.Popen[bytes]] = field(default_factory=list)
     starts: int = 0
 
@@ -86,6 +87,7 @@ class Fleet:
                 env={**os.environ}, preexec_fn=self.preexec,
             )
         self.running[name] = popen
+        self.log_of[name] = log
         self.everything.append(popen)
         return popen
 
@@ -105,7 +107,14 @@ class Fleet:
                        for path in sorted(self.logs.glob("*.err")))
 
     def stop(self) -> None:
-        """SIGTERM to every worker; each must exit 0."""
+        """SIGTERM to every worker once it runs; each must exit 0. (A worker still importing,
+        just restarted, has no handler for the signal yet and dies of it, holding nothing.)"""
+        deadline = time.monotonic() + DEADLINE
+        for name, log in self.log_of.items():
+            while (name in self.running and f"worker {name} started" not in log.read_text()
+                   and time.monotonic() < deadline):
+                self.check_alive()
+                time.sleep(0.1)
         for popen in self.running.values():
             popen.terminate()
         for name, popen in self.running.items():
