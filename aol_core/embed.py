@@ -38,12 +38,13 @@ def run_worker(
     selects. The engine needs ``concurrency + 3`` connections (a runner thread each, the
     claim loop, the heartbeat, a spare): ``create_engine(url, pool_size=concurrency + 3)``.
 
-    Raises :class:`~aol_core.errors.SchemaNotCurrent` before ``aol db upgrade`` has run and
-    :class:`~aol_core.errors.PluginError` for conflicting (or, unless allowed, broken) plugins.
+    Raises :class:`~aol_core.errors.SchemaNotCurrent` before ``aol db upgrade`` has run (for
+    the core or a plugin it runs) and :class:`~aol_core.errors.PluginError` for conflicting
+    (or, unless allowed, broken) plugins.
     """
-    schema.require_current(engine)
     settings = settings if settings is not None else Settings.from_env()
     registry = registry if registry is not None else load_plugins(settings)
+    schema.require_current(engine, registry)
     worker = Worker(
         engine, registry, settings,
         WorkerOptions(name=name, concurrency=concurrency, proof_mode=proof_mode, burst=burst,
