@@ -38,8 +38,9 @@ def run_worker(
     selects. The engine needs ``concurrency + 3`` connections (a runner thread each, the
     claim loop, the heartbeat, a spare): ``create_engine(url, pool_size=concurrency + 3)``.
 
-    Raises :class:`~aol_core.errors.SchemaNotCurrent` before ``aol db upgrade`` has run and
-    :class:`~aol_core.errors.PluginError` for conflicting (or, unless allowed, broken) plugins.
+    Raises :class:`~aol_core.errors.SchemaNotCurrent` before ``aol db upgrade`` has run (for
+    the core or a plugin it runs) and :class:`~aol_core.errors.PluginError` for conflicting
+    (or, unless allowed, broken) plugins.
     """
     settings = settings if settings is not None else Settings.from_env()
     registry = registry if registry is not None else load_plugins(settings)

@@ -36,7 +36,7 @@ def shell_commands() -> Iterator[tuple[str, str]]:
         for lang, info, body in BLOCK.findall(path.read_text()):
             if lang not in ("sh", "bash", "console") or "tutorial-run" in info:
                 continue
-            for line in body.splitlines():
+            for line in body.replace("\\\n", " ").splitlines():  # continued lines are one
                 for part in re.split(r"&&|;", line):
                     words = shlex.split(part, comments=True)
                     if words and Path(words[0]).name == "aol":
@@ -48,7 +48,7 @@ def inline_commands() -> Iterator[tuple[str, str]]:
     for path in DOCS:
         for quoted in INLINE.findall(path.read_text()):
             for part in re.split(r"&&|;", " ".join(quoted.split())):
-                command = part.strip().removeprefix("aol ")
+                command = part.split(" | ")[0].strip().removeprefix("aol ")  # piped onwards
                 if not PLACEHOLDER.search(command.replace("--", "")):
                     yield path.name, command
 

@@ -4,9 +4,8 @@ Nothing lost, nothing run twice outside the actions in flight, every bad input a
 error: these tests hold AOL to that against the ``aol-hostile-actions`` plugin
 (tests/plugins/), on SQLite and PostgreSQL. A handler's transaction is either run alone
 (``ActionHarness``) or shared with fast neighbours (a ``--burst`` worker in this process,
-which batches handlers it has seen to be fast), since a fault must be contained in both.
-Tests of defects whose fixes are on other branches are marked ``xfail`` naming the defect;
-the integrator removes the marker once the fix is merged.
+which batches handlers it has seen to be fast whose types declare ``share_transaction``, as
+the plugin's database-only types do), since a fault must be contained in both.
 """
 
 from __future__ import annotations
@@ -32,28 +31,6 @@ HOSTILE_PLUGIN = "aol-hostile-actions"
 DRAIN_DEADLINE = 30.0
 
 pytestmark = pytest.mark.slow
-
-HANDLER_CONTAINMENT = pytest.mark.xfail(
-    strict=False,
-    reason="issue 6 'A handler's writes are contained, whatever SQL it sends' (fixed on "
-           "another branch): writes are still detected by statement text",
-)
-BATCH_ISOLATION = pytest.mark.xfail(
-    strict=False,
-    reason="issue 6: a handler that succeeded must never run again because a batch neighbour "
-           "failed, and each handler's ORM work is isolated (fixed on another branch)",
-)
-UNSTORABLE_OUTCOMES = pytest.mark.xfail(
-    strict=False,
-    reason="issue 6 'Outcomes that cannot be stored' and the documented limits on results, "
-           "log lines and errors (fixed on another branch)",
-)
-CONTEXT_NONE = pytest.mark.xfail(
-    strict=False,
-    reason="issue 6 'Plugin API traps': a handler declaring context=None gets no context "
-           "(fixed on another branch)",
-)
-
 
 @pytest.fixture
 def hostile_registry(monkeypatch: pytest.MonkeyPatch) -> PluginRegistry:
@@ -123,12 +100,10 @@ ALL_HIDDEN = sorted({how for ways in HIDDEN_WRITES.values() for how in ways})
 
 @pytest.mark.parametrize("how", ALL_HIDDEN)
 def test_a_hidden_write_of_a_handler_that_then_raises_is_rolled_back(
-    how: str, hostile: ActionHarness, request: pytest.FixtureRequest
+    how: str, hostile: ActionHarness
 ) -> None:
     if how not in HIDDEN_WRITES[dialect(hostile)]:
         pytest.skip(f"{dialect(hostile)} has no {how} statement")
-    if dialect(hostile) == "sqlite":  # on PostgreSQL a transaction of its own holds already
-        request.applymarker(HANDLER_CONTAINMENT)
     action = hostile.run("HOSTILE_WRITE", {"how": how, "fail": True, "tag": how},
                          max_attempts=1)
     assert action.status == Status.DLQ
@@ -138,7 +113,6 @@ def test_a_hidden_write_of_a_handler_that_then_raises_is_rolled_back(
         assert user_version(hostile.engine) != PRAGMA_MARK
 
 
-@HANDLER_CONTAINMENT
 @pytest.mark.parametrize("how", ALL_HIDDEN)
 def test_a_hidden_write_of_a_failing_handler_in_a_shared_transaction_is_rolled_back_alone(
     how: str, hostile: ActionHarness, effects: Path
@@ -171,7 +145,6 @@ def test_a_hidden_write_of_a_failing_handler_in_a_shared_transaction_is_rolled_b
     assert set(runs_per_action(effects).values()) == {1}
 
 
-@BATCH_ISOLATION
 @pytest.mark.parametrize("spoiler", ["HOSTILE_EXPUNGE", "HOSTILE_ROLLBACK"])
 def test_a_handler_cannot_discard_its_neighbours_pending_writes(
     spoiler: str, hostile: ActionHarness, effects: Path
@@ -195,7 +168,6 @@ def test_a_handler_cannot_discard_its_neighbours_pending_writes(
 # --- outcomes that cannot be stored ---------------------------------------------------------
 
 
-@UNSTORABLE_OUTCOMES
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_a_result_holding_nan_or_infinity_fails_once_with_a_clear_error(
     value: str, hostile: ActionHarness
@@ -207,7 +179,6 @@ def test_a_result_holding_nan_or_infinity_fails_once_with_a_clear_error(
     assert action.result is None
 
 
-@UNSTORABLE_OUTCOMES
 def test_a_log_line_with_a_nul_character_is_stored_escaped(hostile: ActionHarness) -> None:
     action = hostile.run("HOSTILE_NUL", {"where": "log"}, max_attempts=5)
     assert action.status == Status.SUCCESS
@@ -216,7 +187,6 @@ def test_a_log_line_with_a_nul_character_is_stored_escaped(hostile: ActionHarnes
     assert "\x00" not in line and "after" in line
 
 
-@UNSTORABLE_OUTCOMES
 def test_an_error_with_a_nul_character_is_recorded_once_escaped(hostile: ActionHarness) -> None:
     action = hostile.run("HOSTILE_NUL", {"where": "raise"}, max_attempts=1)
     assert action.status == Status.DLQ
@@ -225,7 +195,6 @@ def test_an_error_with_a_nul_character_is_recorded_once_escaped(hostile: ActionH
     assert all("\x00" not in e.message for e in hostile.logs(action.id))
 
 
-@UNSTORABLE_OUTCOMES
 def test_a_result_with_a_nul_character_fails_once_with_a_clear_error(
     hostile: ActionHarness
 ) -> None:
@@ -235,7 +204,6 @@ def test_a_result_with_a_nul_character_fails_once_with_a_clear_error(
     assert one_line(action.last_error) and "result" in str(action.last_error).lower()
 
 
-@UNSTORABLE_OUTCOMES
 def test_a_huge_result_fails_once_naming_the_limit(hostile: ActionHarness) -> None:
     action = hostile.run("HOSTILE_HUGE", {"where": "result", "mb": 20}, max_attempts=5)
     assert action.status == Status.FAILED
@@ -244,7 +212,6 @@ def test_a_huge_result_fails_once_naming_the_limit(hostile: ActionHarness) -> No
     assert len(str(action.last_error)) < 10_000
 
 
-@UNSTORABLE_OUTCOMES
 @pytest.mark.parametrize("where", ["log", "raise"])
 def test_a_huge_log_line_or_error_is_stored_capped(where: str, hostile: ActionHarness) -> None:
     action = hostile.run("HOSTILE_HUGE", {"where": where, "mb": 20}, max_attempts=1)
@@ -258,7 +225,6 @@ def test_a_huge_log_line_or_error_is_stored_capped(where: str, hostile: ActionHa
 # --- plugin API traps -------------------------------------------------------------------------
 
 
-@CONTEXT_NONE
 def test_a_handler_declaring_context_none_gets_its_context_or_fails_at_load_naming_it(
     db_url: str, hostile_registry: PluginRegistry
 ) -> None:
@@ -279,8 +245,6 @@ def test_a_handler_declaring_context_none_gets_its_context_or_fails_at_load_nami
 # --- one bad row never stops the queue --------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="issue 6 'One bad row must never stop the queue' "
-                   "(poison rows; fixed on another branch)")
 def test_a_row_that_cannot_be_decoded_fails_alone_and_the_queue_goes_on(
     hostile: ActionHarness, db_url: str
 ) -> None:

@@ -71,12 +71,18 @@ def run_claim(
     """Execute a driver's claim statement (built once, with :func:`claimed`) in claim order.
 
     Binds b_now and b_expires on the caller's clock, b_lease as the lease's length, for the
-    statement to use whichever fits its database's clock."""
+    statement to use whichever fits its database's clock. Rows that cannot be decoded are
+    failed and the statement runs again, so an empty answer always means nothing was due
+    (a burst worker stops on it) rather than that only poison rows were."""
     lease = timedelta(seconds=lease_seconds)
     params = {"b_now": now, "b_types": list(action_types), "b_limit": limit,
               "b_worker": worker, "b_expires": now + lease, "b_lease": lease}
-    with engine.begin() as conn:
-        return claims_from(conn, conn.execute(statement, params), worker, now)
+    while True:  # rows that could not be decoded failed: claim again, or it looks like none
+        with engine.begin() as conn:
+            rows = list(conn.execute(statement, params))
+            claims = claims_from(conn, rows, worker, now)
+        if claims or not rows:
+            return claims
 
 
 def claims_from(conn: Connection, rows: Iterable[Any], worker: str,

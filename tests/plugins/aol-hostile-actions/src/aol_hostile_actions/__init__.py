@@ -62,11 +62,15 @@ PRAGMA_MARK = 4242
 #: the longest a hanging handler waits for its release file, so no test can hang for ever
 HANG_CAP_SECONDS = 300.0
 
-ACTION_TYPES = (
+#: types whose handlers declare ``share_transaction``, so a worker may batch them: a fault
+#: must be contained in a shared transaction too (their effects file only counts runs)
+SHARED_TYPES = (
     "HOSTILE_WRITE",     # writes one row (plainly or hidden), then raises if told to
     "HOSTILE_ADD",       # session.add() of a row, not flushed: a batch neighbour's pending work
     "HOSTILE_EXPUNGE",   # session.expunge_all(): discards pending ORM work it does not own
     "HOSTILE_ROLLBACK",  # session.rollback(): discards the whole transaction
+)
+ACTION_TYPES = (
     "HOSTILE_NAN",       # returns NaN / Infinity
     "HOSTILE_NUL",       # logs, raises or returns text with a NUL character
     "HOSTILE_HUGE",      # returns, logs or raises tens of megabytes
@@ -77,6 +81,7 @@ ACTION_TYPES = (
 @hookimpl
 def aol_register_actions() -> list[str | ActionSpec]:
     return [
+        *(ActionSpec(name, share_transaction=True) for name in SHARED_TYPES),
         *ACTION_TYPES,
         ActionSpec(
             "HOSTILE_LATE_ARTIFACT",
