@@ -19,6 +19,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC) if _fixed_now is None else _fixed_now
 
 
+def clock_is_fixed() -> bool:
+    """Whether a test fixed the clock: then a driver that keeps time on the database's clock
+    uses :func:`utcnow` instead, so the test's clock is the only one."""
+    return _fixed_now is not None
+
+
 def require_aware(value: datetime, what: str) -> datetime:
     """Return ``value`` in UTC; a naive datetime is refused rather than guessed at."""
     if value.tzinfo is None or value.utcoffset() is None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     BigInteger,
     Engine,
+    Executable,
     Interval,
     String,
     any_,
@@ -40,6 +41,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, ZERO, Claim, claimed, run_claim
 from aol_core.models import IS_CLAIMABLE, UTCDateTime
 from aol_core.models import actions_table as actions
+from aol_core.timeutil import clock_is_fixed
 
 if TYPE_CHECKING:  # psycopg is optional: SQLite-only installations go without it
     import psycopg
@@ -49,37 +51,58 @@ log = logging.getLogger("aol.worker")
 
 #: the database's clock: when the statement arrived (stable within it, so indexes serve
 #: comparisons with it, and not held back by a long transaction as now() is)
-_NOW = func.statement_timestamp(type_=UTCDateTime())
+_DB_NOW = func.statement_timestamp(type_=UTCDateTime())
+#: the caller's clock, bound as b_now: used only while the test kit's fixed clock is installed,
+#: so a test that moves time moves it for due times and leases too
+_CALLER_NOW = bindparam("b_now", type_=UTCDateTime())
 #: the worker's action types, one row each, bound as b_types
 _TYPES = (
     func.unnest(bindparam("b_types", type_=ARRAY(String())))
     .table_valued("action_type")
     .render_derived(name="t")
 )
-_IS_DUE = (
-    (actions.c.action_type == _TYPES.c.action_type)
-    & IS_CLAIMABLE
-    & (actions.c.not_before <= _NOW)
-)
-#: per type, the first b_limit due actions in claim order, locked; then the first b_limit of
-#: those. Locks up to b_limit per type for the claim's short transaction.
-_PER_TYPE = (
-    select(actions.c.id, actions.c.priority, actions.c.not_before)
-    .where(_IS_DUE)
-    .order_by(*CLAIM_ORDER)
-    .limit(bindparam("b_limit"))
-    .with_for_update(skip_locked=True)
-    .lateral("d")
-)
-_DUE = (
-    select(_PER_TYPE.c.id)
-    .select_from(_TYPES)
-    .join(_PER_TYPE, true())
-    .order_by(_PER_TYPE.c.priority.desc(), _PER_TYPE.c.not_before, _PER_TYPE.c.id)
-    .limit(bindparam("b_limit"))
-    .cte("due")
-)
-_HAS_DUE = select(literal(1)).select_from(_TYPES).where(exists().where(_IS_DUE)).limit(1)
+
+
+def _is_due(now: ColumnElement[datetime]) -> ColumnElement[bool]:
+    return (actions.c.action_type == _TYPES.c.action_type) & IS_CLAIMABLE & (
+        actions.c.not_before <= now
+    )
+
+
+def _claim_statement(now: ColumnElement[datetime]) -> Executable:
+    """Per type, the first b_limit due actions in claim order, locked; then the first b_limit
+    of those, claimed. Locks up to b_limit per type for the claim's short transaction."""
+    per_type = (
+        select(actions.c.id, actions.c.priority, actions.c.not_before)
+        .where(_is_due(now))
+        .order_by(*CLAIM_ORDER)
+        .limit(bindparam("b_limit"))
+        .with_for_update(skip_locked=True)
+        .lateral("d")
+    )
+    due = (
+        select(per_type.c.id)
+        .select_from(_TYPES)
+        .join(per_type, true())
+        .order_by(per_type.c.priority.desc(), per_type.c.not_before, per_type.c.id)
+        .limit(bindparam("b_limit"))
+        .cte("due")
+    )
+    return (
+        update(actions)
+        .where(actions.c.id == due.c.id)
+        .values(claimed(now, now + bindparam("b_lease", type_=Interval())))
+        .returning(*CLAIM_COLUMNS)
+    )
+
+
+def _has_due_statement(now: ColumnElement[datetime]) -> Executable:
+    return select(literal(1)).select_from(_TYPES).where(exists().where(_is_due(now))).limit(1)
+
+
+#: statements built once per clock, keyed by "is the test kit's fixed clock installed"
+_CLAIM = {False: _claim_statement(_DB_NOW), True: _claim_statement(_CALLER_NOW)}
+_HAS_DUE = {False: _has_due_statement(_DB_NOW), True: _has_due_statement(_CALLER_NOW)}
 #: columns of a new action and their array types: rows travel as one array per column, so a
 #: thousand actions are one small statement for the server to parse, not twelve thousand
 #: parameters
@@ -138,13 +161,6 @@ def _binary(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
     return cursor
 
 
-_CLAIM = (
-    update(actions)
-    .where(actions.c.id == _DUE.c.id)
-    .values(claimed(_NOW, _NOW + bindparam("b_lease", type_=Interval())))
-    .returning(*CLAIM_COLUMNS)
-)
-
 #: the advisory lock ``aol db upgrade`` holds ("AOLSCHM" in ASCII)
 SCHEMA_LOCK_KEY = 0x414F4C5343484D
 #: the first half of the two-part advisory lock on one limited action type ("AOLF")
@@ -164,20 +180,26 @@ class PostgreSQLDriver:
         lease_seconds: float,
         now: datetime,
     ) -> list[Claim]:
-        return run_claim(engine, _CLAIM, worker=worker, action_types=action_types,
+        return run_claim(engine, _CLAIM[clock_is_fixed()], worker=worker, action_types=action_types,
                          limit=limit, lease_seconds=lease_seconds, now=now)
 
     def has_due(self, conn: Connection, action_types: Sequence[str], now: datetime) -> bool:
-        return conn.execute(_HAS_DUE, {"b_types": list(action_types)}).first() is not None
+        params = {"b_types": list(action_types), "b_now": now}
+        return conn.execute(_HAS_DUE[clock_is_fixed()], params).first() is not None
 
     def time(self, now: datetime, later: timedelta = ZERO) -> ColumnElement[datetime]:
+        if clock_is_fixed():
+            return literal(now + later, UTCDateTime())
         if not later:
-            return _NOW
-        return type_coerce(_NOW + literal(later, Interval()), UTCDateTime())
+            return _DB_NOW
+        return type_coerce(_DB_NOW + literal(later, Interval()), UTCDateTime())
 
     def insert_actions(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         # Pipelined: the server inserts one chunk while psycopg encodes the next.
         psycopg_conn = conn.connection.driver_connection
+        if clock_is_fixed():  # "now" is the fixed clock's, not the database's
+            rows = [row if row["not_before"] else {**row, "not_before": row["created_at"]}
+                    for row in rows]
         cursors = []
         with psycopg_conn.pipeline():  # type: ignore[union-attr]
             for start in range(0, len(rows), _ROWS_PER_INSERT):
