@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from aol_core import PermanentError, Status
+from aol_core import InvalidPayload, PermanentError, Status
 from aol_core.testing import ActionHarness
 from sqlalchemy import text
 
 from aol_social import accounts
-from aol_social.testing import FakeBluesky, FakeLinkedIn, FakeMastodon, FakeX
+from aol_social.testing import FakeBluesky, FakeLinkedIn, FakeMastodon, FakeX, Reply
 
 SECRETS = ("mastodon-secret-token", "app-pass-secret", "linkedin-secret-token",
            "x-secret-token")
@@ -97,12 +97,71 @@ def test_no_secret_is_stored_in_results_logs_artifacts_or_errors(
     assert not any(secret in stored for secret in SECRETS)
 
 
-def test_verify_names_an_instance_limit_other_than_the_configured_one(
+# --- Mastodon's character limit: configured for enqueue, read from the instance by verify --
+
+
+def test_verify_says_how_to_use_an_instance_limit_above_the_configured_one(
     mastodon: FakeMastodon
 ) -> None:
     mastodon.max_characters = 5000
 
     [verified] = accounts.verify("mastodon")
 
-    assert verified.detail == ("@alice; the instance allows 5000 characters, the account is "
-                               "configured for 500 (char_limit)")
+    assert verified.ok
+    assert verified.detail == ("@alice; the instance allows 5000 characters, posts are checked "
+                               "against 500: set AOL_SOCIAL_MASTODON_CHAR_LIMIT to 5000 to use "
+                               "them")
+
+
+def test_verify_fails_when_the_instance_allows_less_than_enqueue_accepts(
+    mastodon: FakeMastodon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AOL_SOCIAL_MASTODON_CHAR_LIMIT", "1000")
+    mastodon.max_characters = 500
+
+    [verified] = accounts.verify("mastodon")
+
+    assert not verified.ok
+    assert "refused at publish time: set AOL_SOCIAL_MASTODON_CHAR_LIMIT to 500" in (
+        verified.detail)
+
+
+def test_verify_with_an_instance_that_does_not_say_its_limit_still_checks_credentials(
+    mastodon: FakeMastodon
+) -> None:
+    mastodon.fail("/api/v2/instance", Reply(404, b'{"error": "Not Found"}'))
+
+    [verified] = accounts.verify("mastodon")
+
+    assert verified.ok
+    assert verified.detail.startswith("@alice; the instance's character limit is unknown")
+
+
+def test_enqueue_checks_the_character_limit_configured_for_the_named_account(
+    aol_harness: ActionHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    mastodon: FakeMastodon
+) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(f'[accounts.long-posts]\nprovider = "mastodon"\n'
+                    f'base_url = "{mastodon.base_url}"\nchar_limit = 5000\n'
+                    'token_env = "LONG_TOKEN"\n')
+    monkeypatch.setenv("AOL_SOCIAL_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("LONG_TOKEN", mastodon.token)
+    essay = {"social_platform": "mastodon", "content": "x" * 4000}
+
+    action = aol_harness.run("POST_SOCIAL", {**essay, "account": "long-posts"})
+
+    assert action.status == Status.SUCCESS, action.last_error
+    assert len(mastodon.posts[0]["content"]) == 4000
+    with pytest.raises(InvalidPayload, match="the limit is 500"):
+        aol_harness.enqueue("POST_SOCIAL", essay)  # the environment's account: 500
+
+
+def test_a_character_limit_that_is_not_a_whole_number_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, mastodon: FakeMastodon
+) -> None:
+    monkeypatch.setenv("AOL_SOCIAL_MASTODON_CHAR_LIMIT", "5k")
+
+    with pytest.raises(PermanentError, match=r"AOL_SOCIAL_MASTODON_CHAR_LIMIT must be a whole "
+                                             r"number of at least 1, not '5k'"):
+        accounts.list_accounts()
