@@ -4,6 +4,7 @@ the promise that no secret reaches payloads, results, logs, artifacts, errors or
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,16 @@ from aol_core.testing import ActionHarness
 from sqlalchemy import text
 
 from aol_social import accounts
-from aol_social.testing import FakeBluesky, FakeLinkedIn, FakeMastodon, FakeX, Reply
+from aol_social.testing import (
+    FakeBluesky,
+    FakeEndpoint,
+    FakeLinkedIn,
+    FakeMastodon,
+    FakeX,
+    Reply,
+)
 
+WEBHOOK_TOKEN, WEBHOOK_SECRET = "webhook-token-value", "webhook-signing-secret"
 SECRETS = ("mastodon-secret-token", "app-pass-secret", "linkedin-secret-token",
            "x-secret-token")
 
@@ -75,26 +84,54 @@ def test_verify_checks_every_account_with_its_platform(
     assert "revoked-x-token" not in found["x"].detail
 
 
-def test_no_secret_is_stored_in_results_logs_artifacts_or_errors(
+def test_no_secret_is_stored_or_logged_in_payloads_results_logs_artifacts_or_errors(
     aol_harness: ActionHarness, mastodon: FakeMastodon, bluesky: FakeBluesky,
-    linkedin: FakeLinkedIn, x: FakeX
+    linkedin: FakeLinkedIn, x: FakeX, social_endpoint: FakeEndpoint,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    posts = [("mastodon", "one"), ("bluesky", "two"), ("linkedin", "three"), ("x", "four")]
+    monkeypatch.setenv("AOL_SOCIAL_TOKEN", WEBHOOK_TOKEN)
+    monkeypatch.setenv("AOL_SOCIAL_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    caplog.set_level(logging.DEBUG)
+    posts = [("mastodon", "one"), ("bluesky", "two"), ("linkedin", "three"), ("x", "four"),
+             ("facebook", "five")]
     for platform, content in posts:
         for proof in (False, True):
             aol_harness.run("POST_SOCIAL", {"social_platform": platform, "content": content},
                             proof_mode=proof)
     linkedin.token = "rotated"  # the next LinkedIn post is refused: its error is stored too
-    failed = aol_harness.run("POST_SOCIAL", {"social_platform": "linkedin", "content": "five"})
+    failed = aol_harness.run("POST_SOCIAL", {"social_platform": "linkedin", "content": "six"})
     assert failed.status == Status.FAILED
 
     with aol_harness.engine.connect() as conn:
         stored = " ".join(
-            str(row) for table in ("aol_actions", "aol_execution_logs", "aol_artifacts")
+            str(row) for table in ("aol_actions", "aol_execution_logs", "aol_artifacts",
+                                   "aol_social_publications")
             for row in conn.execute(text(f"SELECT * FROM {table}"))
         )
-    assert "urn:li:share" in stored  # the scan reads what was stored
-    assert not any(secret in stored for secret in SECRETS)
+    assert "urn:li:share" in stored and "five" in stored  # the scan reads what was stored
+    assert len(social_endpoint.posts) == 1  # the webhook's secrets were used, not just set
+    assert "401 Unauthorized" in caplog.text  # the scan reads what was logged, the refusal too
+    for secret in (*SECRETS, WEBHOOK_TOKEN, WEBHOOK_SECRET):
+        assert secret not in stored
+        assert secret not in caplog.text
+
+
+def test_a_refused_bluesky_app_password_fails_naming_the_account_and_never_shows_it(
+    aol_harness: ActionHarness, bluesky: FakeBluesky, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AOL_SOCIAL_BLUESKY_APP_PASSWORD", "revoked-app-password")
+    caplog.set_level(logging.DEBUG)
+
+    action = aol_harness.run("POST_SOCIAL", {"social_platform": "bluesky", "content": "hi"},
+                             max_attempts=5)
+
+    assert (action.status, action.attempts) == (Status.FAILED, 1)
+    assert "app password of account 'bluesky'" in (action.last_error or "")
+    logged = " ".join(str(entry.message) for entry in aol_harness.logs(action.id))
+    for shown in (action.last_error or "", logged, caplog.text):
+        assert "revoked-app-password" not in shown
+    assert bluesky.posts == []
 
 
 # --- Mastodon's character limit: configured for enqueue, read from the instance by verify --

@@ -5,7 +5,7 @@ action is HELD with the reason."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +340,22 @@ def test_linkedin_429_snoozes_until_retry_after_without_using_an_attempt(
     assert (action.status, action.attempts) == (Status.PENDING, 0)
     assert before + timedelta(seconds=599) <= action.not_before
     assert action.not_before <= utcnow() + timedelta(seconds=601)
+    assert linkedin.posts == []
+
+
+def test_linkedin_429_without_retry_after_snoozes_until_its_daily_reset_at_midnight_utc(
+    aol_harness: ActionHarness, linkedin: FakeLinkedIn
+) -> None:
+    linkedin.fail("/rest/posts", reply_json(429, {"message": "Resource level throttle limit "
+                                                             "for calls to this resource is "
+                                                             "reached", "status": 429}))
+    midnights = {datetime.combine(utcnow().date() + timedelta(days=1), time(), UTC)}
+
+    action = aol_harness.run("POST_SOCIAL", SHARE)
+
+    midnights.add(datetime.combine(utcnow().date() + timedelta(days=1), time(), UTC))
+    assert (action.status, action.attempts) == (Status.PENDING, 0), action.last_error
+    assert action.not_before in midnights
     assert linkedin.posts == []
 
 
