@@ -9,6 +9,7 @@ only arrive while the first is in flight if the cap did not hold."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,6 @@ from aol_core.cli import main as aol
 from aol_core.testing import ActionHarness
 from aol_core.worker import Worker, WorkerOptions
 
-from aol_social.plugin import POST_CONCURRENCY, POST_RATE
 from aol_social.testing import FakeMastodon, Received, Reply
 
 #: generous: the machine is shared and busy
@@ -80,14 +80,15 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def test_post_social_declares_one_post_at_a_time_and_a_rate_per_account(
-    aol_harness: ActionHarness,
+def test_aol_limits_shows_the_per_account_limits_the_plugin_declares(
+    aol_harness: ActionHarness, aol_database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = aol_harness.registry.routes["POST_SOCIAL"].spec
+    assert aol(["--db", aol_database_url, "limits", "--json"]) == 0
 
-    assert (spec.concurrency, spec.rate_limit) == (POST_CONCURRENCY, POST_RATE)
-    assert spec.concurrency.key == spec.rate_limit.key == "account"  # type: ignore[union-attr]
-    assert spec.concurrency.count == 1  # type: ignore[union-attr]
+    [row] = [r for r in json.loads(capsys.readouterr().out) if r["action_type"] == "POST_SOCIAL"]
+    assert row == {"action_type": "POST_SOCIAL", "source": "plugin",
+                   "rate": {"count": 10, "period_seconds": 600.0, "key": "account"},
+                   "concurrency": {"count": 1, "key": "account"}}
 
 
 def test_one_accounts_posts_never_overlap_while_another_account_posts_meanwhile(
