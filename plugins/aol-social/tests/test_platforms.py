@@ -5,7 +5,7 @@ action is HELD with the reason."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,19 @@ def test_mastodon_refused_token_fails_permanently_naming_the_account(
     assert "wrong-token-value" not in (action.last_error or "")
 
 
+def test_mastodon_refusing_a_post_fails_it_permanently_with_mastodons_message(
+    aol_harness: ActionHarness, mastodon: FakeMastodon
+) -> None:
+    mastodon.fail("/api/v1/statuses", reply_json(
+        422, {"error": "Validation failed: Text character limit of 500 exceeded"}))
+
+    action = aol_harness.run("POST_SOCIAL", TOOT, max_attempts=5)
+
+    assert (action.status, action.attempts) == (Status.FAILED, 1)
+    assert "HTTP 422: Validation failed: Text character limit" in (action.last_error or "")
+    assert mastodon.posts == []
+
+
 def test_mastodon_uploads_the_image_with_its_alt_text_before_the_status(
     aol_harness: ActionHarness, mastodon: FakeMastodon, tmp_path: Path
 ) -> None:
@@ -267,6 +280,14 @@ def test_bluesky_limits_count_graphemes_not_code_points(aol_harness: ActionHarne
                             {"social_platform": "bluesky", "content": accented * 301})
 
 
+def test_bluesky_limits_count_utf8_bytes_too(aol_harness: ActionHarness) -> None:
+    family = "\U0001F468\u200D\U0001F469\u200D\U0001F467"  # one grapheme, 18 bytes
+    aol_harness.enqueue("POST_SOCIAL", {"social_platform": "bluesky", "content": family * 166})
+    with pytest.raises(InvalidPayload, match="167 graphemes and 3006 bytes"):
+        aol_harness.enqueue("POST_SOCIAL",
+                            {"social_platform": "bluesky", "content": family * 167})
+
+
 def test_bluesky_uploads_blobs_and_embeds_them_with_alt_text(
     aol_harness: ActionHarness, bluesky: FakeBluesky, tmp_path: Path
 ) -> None:
@@ -343,6 +364,22 @@ def test_linkedin_429_snoozes_until_retry_after_without_using_an_attempt(
     assert linkedin.posts == []
 
 
+def test_linkedin_429_without_retry_after_snoozes_until_its_daily_reset_at_midnight_utc(
+    aol_harness: ActionHarness, linkedin: FakeLinkedIn
+) -> None:
+    linkedin.fail("/rest/posts", reply_json(429, {"message": "Resource level throttle limit "
+                                                             "for calls to this resource is "
+                                                             "reached", "status": 429}))
+    midnights = {datetime.combine(utcnow().date() + timedelta(days=1), time(), UTC)}
+
+    action = aol_harness.run("POST_SOCIAL", SHARE)
+
+    midnights.add(datetime.combine(utcnow().date() + timedelta(days=1), time(), UTC))
+    assert (action.status, action.attempts) == (Status.PENDING, 0), action.last_error
+    assert action.not_before in midnights
+    assert linkedin.posts == []
+
+
 # --- X --------------------------------------------------------------------------------------
 
 TWEET = {"social_platform": "x", "content": "Our spring collection is live."}
@@ -407,6 +444,14 @@ def test_x_weighs_cjk_as_two_at_enqueue(aol_harness: ActionHarness) -> None:
     aol_harness.enqueue("POST_SOCIAL", {"social_platform": "x", "content": "春" * 140})
     with pytest.raises(InvalidPayload, match="weighs 282"):
         aol_harness.enqueue("POST_SOCIAL", {"social_platform": "x", "content": "春" * 141})
+
+
+def test_x_counts_a_link_as_23_at_enqueue(aol_harness: ActionHarness) -> None:
+    link = "https://example.com/" + "a" * 100
+    aol_harness.enqueue("POST_SOCIAL", {"social_platform": "x", "content": "x" * 256 + " " + link})
+    with pytest.raises(InvalidPayload, match="weighs 281"):
+        aol_harness.enqueue("POST_SOCIAL",
+                            {"social_platform": "x", "content": "x" * 257 + " " + link})
 
 
 def test_x_takes_no_media(aol_harness: ActionHarness) -> None:

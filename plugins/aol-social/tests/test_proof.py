@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aol_core import Status
 from aol_core.testing import ActionHarness
 
-from aol_social.testing import FakeBluesky, FakeX, network_guard
+from aol_social.testing import FakeBluesky, FakeEndpoint, FakeX, network_guard
 
 
 def recorded(harness: ActionHarness, action_id: int) -> dict[str, Any]:
@@ -63,3 +64,24 @@ def test_a_proof_without_any_account_shows_the_documented_default_url(
     [create] = recorded(aol_harness, action.id)["requests"]
     assert create["url"] == "https://api.x.com/2/tweets"
     assert create["json"] == {"text": "hi"}
+
+
+def test_a_webhook_proof_records_the_signed_request_with_token_and_signature_redacted(
+    aol_harness: ActionHarness, social_endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AOL_SOCIAL_TOKEN", "webhook-token-value")
+    monkeypatch.setenv("AOL_SOCIAL_WEBHOOK_SECRET", "webhook-signing-secret")
+
+    with network_guard() as guard:
+        action = aol_harness.run("POST_SOCIAL", {"social_platform": "instagram",
+                                                 "content": "hi"}, proof_mode=True)
+
+    assert action.status == Status.SUCCESS, action.last_error
+    assert guard.refused == [] and social_endpoint.connections == 0
+    [create] = recorded(aol_harness, action.id)["requests"]
+    assert create["url"] == social_endpoint.url
+    assert create["headers"]["Authorization"] == create["headers"]["X-AOL-Signature"] == (
+        "<redacted>")
+    assert create["headers"]["Idempotency-Key"] == action.idempotency_key
+    content = aol_harness.artifacts(action.id)[0].content
+    assert b"webhook-token-value" not in content and b"webhook-signing-secret" not in content

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from aol_social.testing import FakeBluesky, FakeMastodon, FakeX
+from aol_social.testing import FakeBluesky, FakeLinkedIn, FakeMastodon, FakeX
 
-SECRETS = ("mastodon-secret-token", "app-pass-secret", "x-secret-token")
+SECRETS = ("mastodon-secret-token", "app-pass-secret", "x-secret-token",
+           "linkedin-secret-token", "webhook-token-value", "webhook-signing-secret")
 
 
 def aol(*args: str, db_url: str) -> subprocess.CompletedProcess[str]:
@@ -27,13 +28,20 @@ def shown(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_accounts_lists_each_account_and_where_its_secret_comes_from(
-    aol_database_url: str, mastodon: FakeMastodon, x: FakeX
+    aol_database_url: str, mastodon: FakeMastodon, x: FakeX, linkedin: FakeLinkedIn,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("AOL_SOCIAL_ENDPOINT", "https://hooks.example.com/social")
+    monkeypatch.setenv("AOL_SOCIAL_TOKEN", "webhook-token-value")
+    monkeypatch.setenv("AOL_SOCIAL_WEBHOOK_SECRET", "webhook-signing-secret")
+
     done = aol("social", "accounts", db_url=aol_database_url)
 
     assert done.returncode == 0, done.stderr
     assert "AOL_SOCIAL_MASTODON_TOKEN (set)" in done.stdout
     assert "AOL_SOCIAL_X_TOKEN (set)" in done.stdout
+    assert "AOL_SOCIAL_LINKEDIN_TOKEN (set)" in done.stdout
+    assert "secret from AOL_SOCIAL_WEBHOOK_SECRET (set)" in done.stdout
     assert not any(secret in shown(done) for secret in SECRETS)
 
 

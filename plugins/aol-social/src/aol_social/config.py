@@ -41,6 +41,9 @@ class Field:
     env: str
     secret: bool = False
     default: str | None = None
+    #: a count (a character limit): refused, naming where it came from, unless a whole number
+    #: of at least 1, rather than silently replaced by the default
+    whole_number: bool = False
 
 
 #: each provider's settings; ``present`` is the one whose being set configures the account
@@ -48,7 +51,8 @@ FIELDS: dict[str, dict[str, Field]] = {
     "mastodon": {
         "base_url": Field("AOL_SOCIAL_MASTODON_BASE_URL"),
         "token": Field("AOL_SOCIAL_MASTODON_TOKEN", secret=True),
-        "char_limit": Field("AOL_SOCIAL_MASTODON_CHAR_LIMIT", default="500"),
+        "char_limit": Field("AOL_SOCIAL_MASTODON_CHAR_LIMIT", default="500",
+                            whole_number=True),
     },
     "bluesky": {
         "base_url": Field("AOL_SOCIAL_BLUESKY_PDS_URL", default="https://bsky.social"),
@@ -195,7 +199,7 @@ def _env_account(provider: str, env: Mapping[str, str], timeout: float) -> Accou
     for name, f in FIELDS[provider].items():
         value = env.get(f.env, "").strip() or f.default
         if value:
-            (secrets if f.secret else settings)[name] = value
+            (secrets if f.secret else settings)[name] = _checked(f, value, f.env)
     sources = {name: f.env for name, f in FIELDS[provider].items()}
     return Account(provider, provider, settings, sources, secrets, timeout)
 
@@ -228,9 +232,15 @@ def _file_accounts(path: str, env: Mapping[str, str], timeout: float) -> list[Ac
                 sources[key] = f"{key} in {path}"
                 value = str(table.get(key, "")) or f.default
                 if value:
-                    settings[key] = value
+                    settings[key] = _checked(f, value, f"{path}: account {name!r}: {key}")
         accounts.append(Account(name, provider, settings, sources, secrets, timeout))
     return accounts
+
+
+def _checked(f: Field, value: str, where: str) -> str:
+    if f.whole_number and not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise PermanentError(f"{where} must be a whole number of at least 1, not {value!r}")
+    return value
 
 
 def _timeout(env: Mapping[str, str]) -> float:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from aol_core import ActionContext, ActionSpec, InvalidPayload, PermanentError, hookimpl
+from aol_core import (
+    ActionContext,
+    ActionSpec,
+    Cap,
+    InvalidPayload,
+    PermanentError,
+    RateLimit,
+    hookimpl,
+)
 from aol_core.cli.plugin_commands import PluginCommands
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
@@ -35,6 +44,17 @@ class PostSocialSpec(ActionSpec):
             raise InvalidPayload(f"invalid payload for {self.name}: {'; '.join(problems)}")
 
 
+#: the payload field the flow control counts per: one account's posts wait for each other,
+#: other accounts' do not (posts naming no account share one key)
+ACCOUNT_KEY = "account"
+#: at most 10 posts started per account in any 10 minutes (60 an hour): under Mastodon's 300
+#: statuses per 3 hours and far under Bluesky's points, and no burst of a whole campaign at
+#: once; the daily quotas of LinkedIn and X answer 429 with a reset time, which snoozes
+POST_RATE = RateLimit(10, timedelta(minutes=10), key=ACCOUNT_KEY)
+#: one post at a time per account: posts go out in order, and a Bluesky session is never
+#: refreshed by two of one account's posts at once
+POST_CONCURRENCY = Cap(1, key=ACCOUNT_KEY)
+
 #: not ``share_transaction``: the handler calls a platform and commits its intent on a
 #: connection of its own, so it must never run inside a transaction shared with other actions
 POST_SOCIAL_SPEC = PostSocialSpec(
@@ -42,6 +62,8 @@ POST_SOCIAL_SPEC = PostSocialSpec(
     description="Publish a post to Mastodon, Bluesky, LinkedIn, X or a webhook, exactly once "
     "(proof mode: record the requests without sending them)",
     payload_schema=PAYLOAD_SCHEMA,
+    rate_limit=POST_RATE,
+    concurrency=POST_CONCURRENCY,
 )
 
 

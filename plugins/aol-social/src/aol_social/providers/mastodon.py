@@ -8,20 +8,23 @@ handler holds the action for a person instead. Images go first through ``POST /a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
 from aol_core import utcnow
 
+from aol_social.config import Account
 from aol_social.limits import LINK_WIDTH, mastodon_length
 from aol_social.payload import Post
 from aol_social.providers.base import (
     MediaFile,
     NeedsPerson,
     Provider,
+    ProviderError,
     Published,
+    Rejected,
     Unavailable,
 )
 from aol_social.providers.transport import Request, Upload, body_json
@@ -44,8 +47,8 @@ class Mastodon(Provider):
 
     @property
     def char_limit(self) -> int:
-        raw = self.account.settings.get("char_limit", "")
-        return int(raw) if raw.isdigit() else DEFAULT_CHAR_LIMIT
+        """The configured limit (checked a whole number when the account was loaded)."""
+        return int(self.account.settings.get("char_limit", DEFAULT_CHAR_LIMIT))
 
     def text_problems(self, post: Post) -> list[str]:
         length = mastodon_length(post.content)
@@ -109,19 +112,46 @@ class Mastodon(Provider):
         return super().reset_at(response)
 
     def verify(self, http: httpx.Client) -> str:
-        """Who the token belongs to, and the instance's own character limit (``GET
-        /api/v2/instance``) next to the configured one, which enqueue checks."""
+        """Who the token belongs to, and the instance's own limits next to the configured
+        ones (see :func:`compare_limits`)."""
         response = self.call(http, lambda t: Request(
             "GET", f"{self.account.base_url}/api/v1/accounts/verify_credentials",
             headers=self._auth(t)))
         who = f"@{body_json(response).get('acct', '?')}"
-        instance = body_json(self.call(http, lambda t: Request(
-            "GET", f"{self.account.base_url}/api/v2/instance", headers=self._auth(t))))
-        limit = (instance or {}).get("configuration", {}).get("statuses", {}).get(
-            "max_characters")
-        if limit is None or limit == self.char_limit:
-            return who
-        return (f"{who}; the instance allows {limit} characters, the account is configured "
-                f"for {self.char_limit} (char_limit)")
+        try:
+            instance = self.call(http, lambda t: Request(
+                "GET", f"{self.account.base_url}/api/v2/instance", headers=self._auth(t)))
+        except (Rejected, Unavailable) as exc:  # the credentials were fine: say what is unknown
+            return f"{who}; the instance's character limit is unknown ({exc})"
+        statuses = _mapping(_mapping(body_json(instance)).get("configuration")).get("statuses")
+        return compare_limits(who, self.account, self.char_limit, _mapping(statuses))
 
 
+class LimitsDisagree(ProviderError):
+    """The instance refuses posts that enqueue accepts: they would fail at publish time."""
+
+
+def compare_limits(who: str, account: Account, configured: int,
+                   statuses: Mapping[str, Any]) -> str:
+    """Enqueue checks the configured ``char_limit`` (it works offline and never calls a
+    platform), so verification is where the instance's own limit is read: an instance that
+    allows less than configured refuses posts that enqueue accepts, which fails verification
+    naming the setting to lower; one that allows more is reported with the setting to raise.
+    (Mastodon counts a link as 23 characters; its forks that count otherwise are not read.)"""
+    limit = statuses.get("max_characters")
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        return f"{who}; the instance does not say its character limit"
+    setting = account.sources.get("char_limit", "char_limit")
+    if limit < configured:
+        raise LimitsDisagree(
+            f"{who}: the instance allows {limit} characters but posts are checked at enqueue "
+            f"against {configured}, so longer ones would be refused at publish time: set "
+            f"{setting} to {limit}")
+    if limit > configured:
+        return (f"{who}; the instance allows {limit} characters, posts are checked against "
+                f"{configured}: set {setting} to {limit} to use them")
+    return who
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
