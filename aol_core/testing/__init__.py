@@ -1,6 +1,7 @@
 """A test kit for plugin authors: a harness that runs actions through the real dispatch path,
-a contract base class whose inherited tests every handler should pass, a loopback HTTP
-endpoint (``FakeEndpoint``), a network guard and a fixed clock.
+a contract base class whose inherited tests every handler should pass, loopback HTTP servers
+(``FakeEndpoint``, and ``FakeServer`` to fake a whole service), a network guard, a fixed
+clock and a check that a plugin's migrations create its models.
 
 With ``aol-core`` installed, pytest offers the fixtures automatically (``aol_harness``,
 ``aol_database_url``, ``aol_no_network``, ``aol_clock``; see docs/plugins.md).
@@ -23,13 +24,15 @@ from aol_core.drivers import driver_for
 from aol_core.models import Action, Artifact, ExecutionLog, Status
 from aol_core.plugins import PluginRegistry, load_plugins
 from aol_core.testing.clock import FixedClock
-from aol_core.testing.endpoint import FakeEndpoint, Received, Reply
+from aol_core.testing.endpoint import FakeEndpoint, FakeServer, Received, Reply, reply_json
+from aol_core.testing.migrations import assert_migrations_match_models
 from aol_core.testing.network import NetworkGuard, NetworkUsed
 from aol_core.timeutil import utcnow
 
 __all__ = [
-    "ActionHarness", "FakeEndpoint", "FixedClock", "HandlerContract", "NetworkGuard",
-    "NetworkUsed", "Received", "Reply",
+    "ActionHarness", "FakeEndpoint", "FakeServer", "FixedClock", "HandlerContract",
+    "NetworkGuard", "NetworkUsed", "Received", "Reply", "assert_migrations_match_models",
+    "reply_json",
 ]
 
 
