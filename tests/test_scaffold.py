@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from aol_core.testing.pytest_plugin import postgres_url
 from helpers import aol, run_aol
 
 NAME = "acme-scaffolded"
@@ -66,6 +67,29 @@ def test_a_worker_runs_the_generated_plugins_action(installed: dict[str, str],
     shown = json.loads(aol("actions", "show", action_id, "--json", db_url=db_url,
                            env=installed).stdout)
     assert (shown["status"], shown["result"]) == ("SUCCESS", {"delivered": "hi"})
+
+
+def collected_databases(installed: dict[str, str], **env: str) -> set[str]:
+    """The databases the generated tests would run on, in an environment without the
+    PostgreSQL variables except those in ``env``."""
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("AOL_TEST_POSTGRES_URL", "AOL_REQUIRE_POSTGRES")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, timeout=300, cwd=installed["SCAFFOLD_DIR"],
+        env={**clean, **installed, **env})
+    assert result.returncode == 0, result.stdout[-3000:]
+    return {database for database in ("sqlite", "postgresql")
+            if f"[{database}]" in result.stdout}
+
+
+@pytest.mark.slow
+def test_the_generated_tests_use_postgresql_only_when_a_url_is_set(
+    installed: dict[str, str]
+) -> None:
+    assert collected_databases(installed) == {"sqlite"}
+    assert collected_databases(installed, AOL_TEST_POSTGRES_URL=postgres_url()) == {
+        "sqlite", "postgresql"}
 
 
 @pytest.mark.parametrize(("args", "message"), [
