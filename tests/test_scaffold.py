@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from aol_core.plugins import PLUGIN_API_VERSION
 from aol_core.testing.pytest_plugin import postgres_url
 from helpers import aol, run_aol
 
@@ -49,7 +50,7 @@ def test_the_generated_plugin_is_listed_and_passes_the_check(installed: dict[str
     assert listed.returncode == 0, listed.stderr
     (plugin,) = [p for p in json.loads(listed.stdout) if p["distribution"] == NAME]
     assert (plugin["state"], plugin["action_types"], plugin["api_version"]) == (
-        "active", ["ACME_DELIVER"], "1.0")
+        "active", ["ACME_DELIVER"], PLUGIN_API_VERSION)
     checked = run_aol("plugins", "check", NAME, env=installed, timeout=120)
     assert checked.returncode == 0, checked.stdout
 
