@@ -34,8 +34,9 @@ PLACEHOLDER = re.compile(r"\b[A-Z]{1,8}\b|\[|\.\.\.|\\\||<")
 
 
 #: the comment that keeps the next shell block from being run, with the reason it cannot be
-NOT_RUN = re.compile(r"<!--\s*docs-test:\s*not run:(.*?)-->\s*\Z", re.S)
-NOT_RUN_ANYWHERE = re.compile(r"<!--\s*docs-test:\s*not run:")
+NOT_RUN = re.compile(r"^<!--\s*docs-test:\s*not run:(.*?)-->\s*\Z", re.S | re.M)
+#: every marker, on a line of its own (text may quote the form inline)
+NOT_RUN_ANYWHERE = re.compile(r"^<!--\s*docs-test:\s*not run:", re.M)
 
 
 @dataclass(frozen=True)

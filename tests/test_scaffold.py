@@ -53,6 +53,9 @@ def test_the_generated_plugin_is_listed_and_passes_the_check(installed: dict[str
         "active", ["ACME_DELIVER"], PLUGIN_API_VERSION)
     checked = run_aol("plugins", "check", NAME, env=installed, timeout=120)
     assert checked.returncode == 0, checked.stdout
+    assert "ok    acme-scaffolded 0.1.0  ACME_DELIVER: permanent failure [Contract]: FAILED " \
+           "after one attempt" in checked.stdout
+    assert "not checked" not in checked.stdout
 
 
 @pytest.mark.slow
