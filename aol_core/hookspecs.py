@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from aol_core.context import ActionContext
     from aol_core.schedules import Schedule
     from aol_core.specs import ActionSpec
+    from aol_core.testing import HandlerContract
 
 PROJECT_NAME = "aicmo"
 
@@ -75,6 +76,31 @@ def aol_example_actions(session: Session) -> Iterable[tuple[str, Mapping[str, An
     check`` (which runs each in proof mode on an empty database): one per declared type.
 
     May insert rows the examples need into the plugin's own tables through ``session``.
+    """
+
+
+@hookspec
+def aol_handler_contracts() -> Iterable[type[HandlerContract]]:
+    """Return this plugin's :class:`aol_core.testing.HandlerContract` subclasses (plugin API
+    1.1), so ``aol plugins check`` runs their payloads too: each contract's ``valid_payload``
+    in proof mode (after its ``prepare``), its ``invalid_payload``, and its
+    ``permanent_failure_payload`` and ``retryable_failure_payload``, which show that the
+    handler classifies its errors. Keep the classes in the package (not only in its tests)
+    and subclass each in a test module, so pytest runs the same contract::
+
+        # src/acme_mail/contracts.py
+        class SendMailContract(HandlerContract):
+            action_type = "SEND_MAIL"
+            ...
+
+        # src/acme_mail/plugin.py
+        @hookimpl
+        def aol_handler_contracts():
+            return [SendMailContract]
+
+        # tests/test_contracts.py
+        class TestSendMailContract(SendMailContract):
+            pass  # the contract aol plugins check runs, run by pytest as well
     """
 
 

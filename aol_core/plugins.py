@@ -29,7 +29,7 @@ from aol_core.specs import ActionSpec
 ENTRY_POINT_GROUP = "aicmo.actions"
 #: the plugin API this aol-core provides (major.minor): a plugin targeting another major is
 #: refused, one targeting a newer minor loads with a warning (docs/plugins.md, "Versions")
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"
 #: what a plugin that does not implement ``aol_api_version`` targets: the first API
 UNDECLARED_API_VERSION = "1.0"
 HANDLE_ARGS = ("action_type", "session", "payload", "proof_mode", "context")

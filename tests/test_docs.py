@@ -1,6 +1,8 @@
-"""The documentation cannot rot: every ``aol`` command it shows parses with the real parser,
-and the plugin tutorial in docs/plugins.md is built from its code blocks, installed, tested,
-checked and run through a real worker."""
+"""The documentation cannot rot: every ``aol`` command it shows parses with the real parser;
+the ``aol`` commands of each shell block run, in order, on a throwaway SQLite database (a
+block that cannot, say one needing a live platform, is preceded in the docs source by
+``<!-- docs-test: not run: REASON -->``); and the plugin tutorial in docs/plugins.md is built
+from its code blocks, installed, tested, checked and run through a real worker."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr
+from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
@@ -30,17 +33,56 @@ INLINE = re.compile(r"`(aol [^`]+)`")
 PLACEHOLDER = re.compile(r"\b[A-Z]{1,8}\b|\[|\.\.\.|\\\||<")
 
 
-def shell_commands() -> Iterator[tuple[str, str]]:
-    """``aol`` lines of the shell blocks (the tutorial's run block has a test of its own)."""
+#: the comment that keeps the next shell block from being run, with the reason it cannot be
+NOT_RUN = re.compile(r"^<!--\s*docs-test:\s*not run:(.*?)-->\s*\Z", re.S | re.M)
+#: every marker, on a line of its own (text may quote the form inline)
+NOT_RUN_ANYWHERE = re.compile(r"^<!--\s*docs-test:\s*not run:", re.M)
+
+
+@dataclass(frozen=True)
+class ShellBlock:
+    document: str
+    line: int
+    #: each command's words, in order (continued lines joined; ``&&`` and ``;`` split)
+    commands: tuple[tuple[str, ...], ...]
+    #: why the block is only parsed, as its marker comment says (None: it runs)
+    not_run: str | None
+
+    @property
+    def aol_commands(self) -> list[tuple[str, ...]]:
+        return [words for words in self.commands if is_aol(words)]
+
+    def __str__(self) -> str:
+        return f"{self.document}:{self.line}"
+
+
+def is_aol(words: tuple[str, ...]) -> bool:
+    return Path(words[0]).name == "aol"  # ``.venv/bin/aol`` as well
+
+
+def shell_blocks() -> Iterator[ShellBlock]:
+    """The shell blocks of every document (the tutorial's run block has a test of its own)."""
     for path in DOCS:
-        for lang, info, body in BLOCK.findall(path.read_text()):
+        text = path.read_text()
+        for match in BLOCK.finditer(text):
+            lang, info, body = match.groups()
             if lang not in ("sh", "bash", "console") or "tutorial-run" in info:
                 continue
-            for line in body.replace("\\\n", " ").splitlines():  # continued lines are one
-                for part in re.split(r"&&|;", line):
-                    words = shlex.split(part, comments=True)
-                    if words and Path(words[0]).name == "aol":
-                        yield path.name, shlex.join(words[1:])
+            marker = NOT_RUN.search(text[:match.start()])
+            commands = tuple(
+                tuple(words)
+                for line in body.replace("\\\n", " ").splitlines()  # continued lines are one
+                for part in re.split(r"&&|;", line)
+                if (words := shlex.split(part, comments=True)))
+            yield ShellBlock(str(path.relative_to(ROOT)), text[:match.start()].count("\n") + 1,
+                             commands, marker.group(1).strip() if marker else None)
+
+
+def shell_commands() -> Iterator[tuple[str, str]]:
+    """``aol`` lines of the shell blocks, run or not."""
+    for block in shell_blocks():
+        for words in block.aol_commands:
+            yield block.document, shlex.join(words[1:])
 
 
 def inline_commands() -> Iterator[tuple[str, str]]:
@@ -68,6 +110,35 @@ def parse(command: str) -> str | None:
 @pytest.mark.parametrize(("document", "command"), list(shell_commands()))
 def test_a_command_in_a_shell_block_parses(document: str, command: str) -> None:
     assert parse(command) is None, f"{document}: aol {command}"
+
+
+RUNNABLE = [block for block in shell_blocks() if block.aol_commands and block.not_run is None]
+
+
+@pytest.mark.parametrize("block", RUNNABLE, ids=str)
+def test_the_commands_of_a_shell_block_run(block: ShellBlock, tmp_path: Path) -> None:
+    # As a reader types them: in a directory of their own, on a database ``aol db upgrade``
+    # made, with the block's ``export``s; what is not ``aol`` (pip, mkdir) is not run here.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AOL_")}
+    env["AOL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'aol.db'}"
+    for words in (("aol", "db", "upgrade"), *block.commands):
+        if words[0] == "export":
+            env.update(word.split("=", 1) for word in words[1:])
+        elif is_aol(words):
+            result = subprocess.run([sys.executable, "-m", "aol_core.cli", *words[1:]],
+                                    capture_output=True, text=True, timeout=120, env=env,
+                                    cwd=tmp_path)
+            assert result.returncode == 0, (
+                f"{block}: {shlex.join(words)} exited {result.returncode}: "
+                f"{result.stderr.strip() or result.stdout[-1000:]}")
+
+
+def test_a_shell_block_left_unrun_says_why() -> None:
+    marked = [block for block in shell_blocks() if block.not_run is not None]
+    assert all(block.not_run for block in marked), [str(b) for b in marked if not b.not_run]
+    assert all(block.aol_commands for block in marked), "a marker before a block with no aol"
+    markers = sum(len(NOT_RUN_ANYWHERE.findall(path.read_text())) for path in DOCS)
+    assert markers == len(marked), "a docs-test marker that no shell block follows"
 
 
 @pytest.mark.parametrize(("document", "command"), list(inline_commands()))

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
 
 from aol_core import schema
@@ -20,6 +21,7 @@ from aol_core.config import Settings
 from aol_core.db import create_engine
 from aol_core.health import check_health
 from aol_core.plugins import PluginRegistry, load_plugins
+from aol_core.testing import assert_migrations_match_models
 from helpers import aol, install, on_path
 
 SCHEMA = """
@@ -223,3 +225,24 @@ def test_concurrent_upgrades_from_several_processes_all_succeed(
         assert "acme_ledger_entries" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_the_kits_migration_check_passes_when_the_revisions_create_the_models(
+    tmp_site: Path, db_url: str
+) -> None:
+    ledger_plugin(tmp_site, FIRST)
+    models = importlib.import_module("acme_ledger").metadata
+    assert_migrations_match_models(db_url, "acme-ledger", models)
+
+
+def test_the_kits_migration_check_names_a_column_no_revision_creates(
+    tmp_site: Path, db_url: str
+) -> None:
+    install(tmp_site, "acme-ledger", "1.0", "acme_ledger", PLUGIN.replace(
+        'Column("amount", Integer, nullable=False))',
+        'Column("amount", Integer, nullable=False), Column("note", Integer))'))
+    release(tmp_site, FIRST)
+    models = importlib.import_module("acme_ledger").metadata
+    with pytest.raises(AssertionError, match=r"acme-ledger's migrations do not create its "
+                                             r"models: .*'add_column'.*note"):
+        assert_migrations_match_models(db_url, "acme-ledger", models)

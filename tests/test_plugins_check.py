@@ -68,6 +68,41 @@ def handle_action(session, payload, proof_mode):
 
 LEAKY = BAD.replace('[("BAD_SEND", {})]', '[("BAD_SEND", {"call": True})]')
 
+#: examples only from its contract class, which declares how each failure is classified
+CONTRACTED = """
+from aol_core import ActionSpec, PermanentError, RetryableError, hookimpl
+from aol_core.testing import HandlerContract
+
+class SendContract(HandlerContract):
+    action_type = "ACME_SEND"
+    valid_payload = {"to": "a@example.com"}
+    invalid_payload = {"to": 5}
+    permanent_failure_payload = {"to": "nobody"}
+    retryable_failure_payload = {"to": "busy"}
+
+@hookimpl
+def aol_register_actions():
+    return [ActionSpec("ACME_SEND", "send", payload_schema={
+        "type": "object", "properties": {"to": {"type": "string"}}, "required": ["to"]})]
+
+@hookimpl
+def aol_handler_contracts():
+    return [SendContract]
+
+@hookimpl
+def handle_action(payload, proof_mode, context):
+    if payload["to"] == "nobody":
+        raise PermanentError("no such mailbox")
+    if payload["to"] == "busy":
+        raise RetryableError("mailbox busy")
+    context.record_artifact("message.txt", payload["to"])
+"""
+
+#: gives up on what a retry would fix, and retries what no retry can fix
+MISCLASSIFIED = (CONTRACTED.replace("raise PermanentError", "raise SWAP")
+                 .replace("raise RetryableError", "raise PermanentError")
+                 .replace("raise SWAP", "raise RetryableError"))
+
 
 def check(site: Path, *args: str, plugins: str) -> tuple[int, list[dict[str, object]]]:
     result = run_aol("plugins", "check", *args, "--json",
@@ -86,7 +121,69 @@ def test_a_plugin_meeting_the_contract_passes(tmp_site: Path) -> None:
     assert (code, failures(findings)) == (0, {})
     assert {f["check"] for f in findings} == {
         "loads", "types routed", "GOOD_SEND: example", "GOOD_SEND: proof artifact",
-        "GOOD_SEND: second run", "GOOD_SEND: invalid payload"}
+        "GOOD_SEND: second run", "GOOD_SEND: invalid payload", "GOOD_SEND: errors classified"}
+
+
+def test_without_a_contract_error_classification_is_reported_as_not_checked(
+    tmp_site: Path
+) -> None:
+    install(tmp_site, "acme-good", "1.0", "acme_good", GOOD)
+    _code, findings = check(tmp_site, plugins="acme-good")
+    (unchecked,) = [f for f in findings if f["skipped"]]
+    assert unchecked["check"] == "GOOD_SEND: errors classified"
+    assert "aol_handler_contracts" in str(unchecked["detail"])
+
+
+def test_a_contract_class_supplies_the_payloads_and_its_failures_are_classified(
+    tmp_site: Path
+) -> None:
+    install(tmp_site, "acme-contracted", "1.0", "acme_contracted", CONTRACTED)
+    code, findings = check(tmp_site, plugins="acme-contracted")
+    assert (code, failures(findings)) == (0, {})
+    assert {f["check"]: f["detail"] for f in findings if "failure" in str(f["check"])} == {
+        "ACME_SEND: permanent failure [SendContract]":
+            "FAILED after one attempt: PermanentError: no such mailbox",
+        "ACME_SEND: retryable failure [SendContract]":
+            "RETRY after one attempt: RetryableError: mailbox busy"}
+    assert "ACME_SEND: invalid payload [SendContract]" in {f["check"] for f in findings}
+
+
+def test_a_failure_classified_against_the_contract_fails_the_check(tmp_site: Path) -> None:
+    install(tmp_site, "acme-contracted", "1.0", "acme_contracted", MISCLASSIFIED)
+    code, findings = check(tmp_site, plugins="acme-contracted")
+    assert code == 1
+    failed = failures(findings)
+    assert set(failed) == {"ACME_SEND: permanent failure [SendContract]",
+                           "ACME_SEND: retryable failure [SendContract]"}
+    detail, fix = failed["ACME_SEND: permanent failure [SendContract]"]
+    assert str(detail).startswith("ended RETRY after 1 attempt(s)")
+    assert "raise aol_core.PermanentError" in str(fix)
+    detail, fix = failed["ACME_SEND: retryable failure [SendContract]"]
+    assert str(detail).startswith("ended FAILED after 1 attempt(s)")
+    assert "raise aol_core.RetryableError" in str(fix)
+
+
+def test_a_contract_for_a_type_the_plugin_does_not_declare_fails_the_check(
+    tmp_site: Path
+) -> None:
+    install(tmp_site, "acme-contracted", "1.0", "acme_contracted",
+            CONTRACTED.replace('action_type = "ACME_SEND"', 'action_type = "ACME_OTHER"'))
+    code, findings = check(tmp_site, plugins="acme-contracted")
+    assert code == 1
+    detail, fix = failures(findings)["contracts"]
+    assert "SendContract.action_type 'ACME_OTHER' is not a type this plugin declares" in str(
+        detail)
+    assert "aol_handler_contracts" in str(fix)
+
+
+def test_the_text_report_marks_what_was_not_checked(tmp_site: Path) -> None:
+    install(tmp_site, "acme-good", "1.0", "acme_good", GOOD)
+    result = run_aol("plugins", "check", env=on_path(tmp_site, AOL_PLUGINS="acme-good"),
+                     timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert "skip  acme-good 1.0  GOOD_SEND: errors classified: not checked" in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "all 6 check(s) passed, 1 not checked in 1 plugin(s)")
 
 
 def test_each_failure_is_named_with_its_plugin_and_fix(tmp_site: Path) -> None:

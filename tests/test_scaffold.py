@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from aol_core.plugins import PLUGIN_API_VERSION
+from aol_core.testing.pytest_plugin import postgres_url
 from helpers import aol, run_aol
 
 NAME = "acme-scaffolded"
@@ -48,9 +50,12 @@ def test_the_generated_plugin_is_listed_and_passes_the_check(installed: dict[str
     assert listed.returncode == 0, listed.stderr
     (plugin,) = [p for p in json.loads(listed.stdout) if p["distribution"] == NAME]
     assert (plugin["state"], plugin["action_types"], plugin["api_version"]) == (
-        "active", ["ACME_DELIVER"], "1.0")
+        "active", ["ACME_DELIVER"], PLUGIN_API_VERSION)
     checked = run_aol("plugins", "check", NAME, env=installed, timeout=120)
     assert checked.returncode == 0, checked.stdout
+    assert "ok    acme-scaffolded 0.1.0  ACME_DELIVER: permanent failure [Contract]: FAILED " \
+           "after one attempt" in checked.stdout
+    assert "not checked" not in checked.stdout
 
 
 @pytest.mark.slow
@@ -66,6 +71,29 @@ def test_a_worker_runs_the_generated_plugins_action(installed: dict[str, str],
     shown = json.loads(aol("actions", "show", action_id, "--json", db_url=db_url,
                            env=installed).stdout)
     assert (shown["status"], shown["result"]) == ("SUCCESS", {"delivered": "hi"})
+
+
+def collected_databases(installed: dict[str, str], **env: str) -> set[str]:
+    """The databases the generated tests would run on, in an environment without the
+    PostgreSQL variables except those in ``env``."""
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("AOL_TEST_POSTGRES_URL", "AOL_REQUIRE_POSTGRES")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, timeout=300, cwd=installed["SCAFFOLD_DIR"],
+        env={**clean, **installed, **env})
+    assert result.returncode == 0, result.stdout[-3000:]
+    return {database for database in ("sqlite", "postgresql")
+            if f"[{database}]" in result.stdout}
+
+
+@pytest.mark.slow
+def test_the_generated_tests_use_postgresql_only_when_a_url_is_set(
+    installed: dict[str, str]
+) -> None:
+    assert collected_databases(installed) == {"sqlite"}
+    assert collected_databases(installed, AOL_TEST_POSTGRES_URL=postgres_url()) == {
+        "sqlite", "postgresql"}
 
 
 @pytest.mark.parametrize(("args", "message"), [

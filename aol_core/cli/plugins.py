@@ -65,11 +65,14 @@ def run_check(ctx: Context, args: argparse.Namespace) -> int:
         print_json([asdict(f) for f in findings])
         return 1 if failed else 0
     for finding in findings:
-        print(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.plugin}  {finding.check}: "
-              f"{finding.detail}" + (f"\n      fix: {finding.fix}" if finding.fix else ""))
+        mark = "skip" if finding.skipped else "ok  " if finding.ok else "FAIL"
+        print(f"{mark}  {finding.plugin}  {finding.check}: {finding.detail}"
+              + (f"\n      fix: {finding.fix}" if finding.fix else ""))
     plugins = len({f.plugin for f in findings})
-    print(f"{len(failed)} of {len(findings)} check(s) failed in {plugins} plugin(s)" if failed
-          else f"all {len(findings)} check(s) passed in {plugins} plugin(s)")
+    skipped = sum(f.skipped for f in findings)
+    print((f"{len(failed)} of {len(findings)} check(s) failed" if failed
+           else f"all {len(findings) - skipped} check(s) passed")
+          + (f", {skipped} not checked" if skipped else "") + f" in {plugins} plugin(s)")
     return 1 if failed else 0
 
 

@@ -1,6 +1,7 @@
 """A test kit for plugin authors: a harness that runs actions through the real dispatch path,
-a contract base class whose inherited tests every handler should pass, a loopback HTTP
-endpoint (``FakeEndpoint``), a network guard and a fixed clock.
+a contract base class whose inherited tests every handler should pass, loopback HTTP servers
+(``FakeEndpoint``, and ``FakeServer`` to fake a whole service), a network guard, a fixed
+clock and a check that a plugin's migrations create its models.
 
 With ``aol-core`` installed, pytest offers the fixtures automatically (``aol_harness``,
 ``aol_database_url``, ``aol_no_network``, ``aol_clock``; see docs/plugins.md).
@@ -23,13 +24,15 @@ from aol_core.drivers import driver_for
 from aol_core.models import Action, Artifact, ExecutionLog, Status
 from aol_core.plugins import PluginRegistry, load_plugins
 from aol_core.testing.clock import FixedClock
-from aol_core.testing.endpoint import FakeEndpoint, Received, Reply
+from aol_core.testing.endpoint import FakeEndpoint, FakeServer, Received, Reply, reply_json
+from aol_core.testing.migrations import assert_migrations_match_models
 from aol_core.testing.network import NetworkGuard, NetworkUsed
 from aol_core.timeutil import utcnow
 
 __all__ = [
-    "ActionHarness", "FakeEndpoint", "FixedClock", "HandlerContract", "NetworkGuard",
-    "NetworkUsed", "Received", "Reply",
+    "ActionHarness", "FakeEndpoint", "FakeServer", "FixedClock", "HandlerContract",
+    "NetworkGuard", "NetworkUsed", "Received", "Reply", "assert_migrations_match_models",
+    "reply_json",
 ]
 
 
@@ -129,17 +132,28 @@ class HandlerContract:
     """Subclass in a plugin's tests, set the class attributes, and inherit these checks.
 
     The checks use the ``aol_harness`` fixture (the pytest plugin provides it). When the valid
-    payload needs rows to exist (a campaign, a customer), add an autouse fixture to the
-    subclass that creates them through ``aol_harness.session()``.
+    payload needs rows to exist (a campaign, a customer), override ``prepare`` to create them.
+    Returned from the ``aol_handler_contracts`` hook, the same class also drives ``aol plugins
+    check`` (which calls ``prepare`` and runs the payloads without pytest).
     """
 
     action_type: ClassVar[str]
-    #: a payload that succeeds in proof mode on an empty database
+    #: a payload that succeeds in proof mode on an empty database (after ``prepare``)
     valid_payload: ClassVar[dict[str, Any]]
     #: a payload the declared schema refuses
     invalid_payload: ClassVar[dict[str, Any]]
     #: False for a handler whose proof run has nothing to show (it only reads)
     proof_records_an_artifact: ClassVar[bool] = True
+    #: a payload the schema accepts but the handler must refuse for good (PermanentError):
+    #: it fails on its first attempt and is not retried. Run for real, network refused.
+    permanent_failure_payload: ClassVar[dict[str, Any] | None] = None
+    #: a payload whose run fails in a way a later attempt can fix (RetryableError, or an
+    #: outside service that cannot be reached: the network is refused): it is retried.
+    retryable_failure_payload: ClassVar[dict[str, Any] | None] = None
+
+    def prepare(self, harness: ActionHarness) -> None:
+        """Create what ``valid_payload`` needs in the harness's empty database (nothing
+        by default); called before every check."""
 
     def test_type_is_declared_by_exactly_one_installed_plugin(
         self, aol_harness: ActionHarness
@@ -148,6 +162,7 @@ class HandlerContract:
         assert not aol_harness.registry.conflicts
 
     def test_valid_payload_succeeds_in_proof_mode(self, aol_harness: ActionHarness) -> None:
+        self.prepare(aol_harness)
         action = aol_harness.run(self.action_type, self.valid_payload, proof_mode=True)
         assert action.status == Status.SUCCESS, action.last_error
 
@@ -156,6 +171,7 @@ class HandlerContract:
 
         from aol_core.errors import InvalidPayload
 
+        self.prepare(aol_harness)
         with pytest.raises(InvalidPayload):
             aol_harness.enqueue(self.action_type, self.invalid_payload)
 
@@ -164,6 +180,7 @@ class HandlerContract:
     ) -> None:
         # Enqueue validation guards the front door; a row written around it must still fail
         # once, permanently, when the worker re-checks the schema.
+        self.prepare(aol_harness)
         with aol_harness.session() as session:
             row = queue.enqueue(session, self.action_type, self.valid_payload, max_attempts=5)
             session.get(Action, row.id).payload = self.invalid_payload  # type: ignore[union-attr]
@@ -173,6 +190,7 @@ class HandlerContract:
         assert action.attempts == 1
 
     def test_proof_mode_opens_no_network_connection(self, aol_harness: ActionHarness) -> None:
+        self.prepare(aol_harness)
         guard = NetworkGuard()
         with guard.active():
             action = aol_harness.run(self.action_type, self.valid_payload, proof_mode=True)
@@ -184,12 +202,14 @@ class HandlerContract:
             import pytest
 
             pytest.skip("proof_records_an_artifact = False")
+        self.prepare(aol_harness)
         action = aol_harness.run(self.action_type, self.valid_payload, proof_mode=True)
         assert aol_harness.artifacts(action.id), "the proof run recorded no artifact"
 
     def test_a_second_run_of_the_same_action_has_no_second_effect(
         self, aol_harness: ActionHarness
     ) -> None:
+        self.prepare(aol_harness)
         action = aol_harness.run(self.action_type, self.valid_payload, proof_mode=True,
                                  only_this_type=True)
         assert action.status == Status.SUCCESS, action.last_error
@@ -197,3 +217,29 @@ class HandlerContract:
         again = aol_harness.rerun(action.id, proof_mode=True)
         assert again.status == Status.SUCCESS, again.last_error
         assert aol_harness.row_counts() == before
+
+    def test_a_permanent_failure_fails_once_without_retry(
+        self, aol_harness: ActionHarness
+    ) -> None:
+        self._skip_unless_declared("permanent_failure_payload")
+        self.prepare(aol_harness)
+        action = self.run_failing(aol_harness, self.permanent_failure_payload or {})
+        assert (action.status, action.attempts) == (Status.FAILED, 1), action.last_error
+
+    def test_a_retryable_failure_is_retried(self, aol_harness: ActionHarness) -> None:
+        self._skip_unless_declared("retryable_failure_payload")
+        self.prepare(aol_harness)
+        action = self.run_failing(aol_harness, self.retryable_failure_payload or {})
+        assert (action.status, action.attempts) == (Status.RETRY, 1), action.last_error
+
+    def run_failing(self, harness: ActionHarness, payload: dict[str, Any]) -> Action:
+        """One real attempt (of up to three) at ``payload`` with every network connection
+        refused, as the failure checks make it; returns the action as stored."""
+        with NetworkGuard().active():
+            return harness.run(self.action_type, payload, max_attempts=3, only_this_type=True)
+
+    def _skip_unless_declared(self, attribute: str) -> None:
+        if getattr(self, attribute) is None:
+            import pytest
+
+            pytest.skip(f"{type(self).__name__} declares no {attribute}")

@@ -7,7 +7,9 @@ opened a network connection; ``aol_clock`` fixes ``aol_core.utcnow()``. PostgreS
 comes from ``AOL_TEST_POSTGRES_URL`` (default: the local server, database ``test``); each
 test gets a schema of its own. An unreachable server skips with the reason, unless
 ``AOL_REQUIRE_POSTGRES=1`` (as in CI), which makes it an error. ``AOL_TEST_DATABASES``
-(comma-separated: ``sqlite``, ``postgresql``) narrows the run to some of them.
+(comma-separated: ``sqlite``, ``postgresql``) narrows the run to some of them. The ini
+option ``aol_postgres = "when-configured"`` (what ``aol new-plugin`` writes) leaves
+PostgreSQL out unless ``AOL_TEST_POSTGRES_URL`` or ``AOL_REQUIRE_POSTGRES`` is set.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def aol_postgres_server() -> str:
     except Exception as exc:
         reason = (f"PostgreSQL unreachable at {mask_url(url)}: "
                   f"{type(exc).__name__}: {exc}").splitlines()[0]
-        if os.environ.get("AOL_REQUIRE_POSTGRES", "") not in ("", "0"):
+        if _postgres_required():
             pytest.fail(f"{reason} (AOL_REQUIRE_POSTGRES is set)")
         pytest.skip(reason)
     finally:
@@ -74,16 +76,43 @@ def aol_sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'aol-test.db'}"
 
 
-def _databases() -> list[str]:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "aol_postgres",
+        "when tests using aol_database_url also run on PostgreSQL: 'always' (the server at "
+        "AOL_TEST_POSTGRES_URL, or the local default) or 'when-configured' (only when "
+        "AOL_TEST_POSTGRES_URL or AOL_REQUIRE_POSTGRES is set)",
+        default="always")
+
+
+def _databases(config: pytest.Config) -> list[str]:
     chosen = os.environ.get("AOL_TEST_DATABASES", "sqlite,postgresql")
     names = [name.strip() for name in chosen.split(",") if name.strip()]
     unknown = set(names) - {"sqlite", "postgresql"}
     if unknown:
         raise pytest.UsageError(f"AOL_TEST_DATABASES names unknown databases: {unknown}")
+    when = config.getini("aol_postgres")
+    if when not in ("always", "when-configured"):
+        raise pytest.UsageError(
+            f"aol_postgres = {when!r}: expected 'always' or 'when-configured'")
+    configured = bool(os.environ.get("AOL_TEST_POSTGRES_URL")) or _postgres_required()
+    if when == "when-configured" and not configured:
+        names = [name for name in names if name != "postgresql"]
     return names
 
 
-@pytest.fixture(params=_databases())
+def _postgres_required() -> bool:
+    return os.environ.get("AOL_REQUIRE_POSTGRES", "") not in ("", "0")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test that uses ``aol_database_url`` (directly or through another fixture)
+    once per database; decided here rather than at import so the ini option applies."""
+    if "aol_database_url" in metafunc.fixturenames:
+        metafunc.parametrize("aol_database_url", _databases(metafunc.config), indirect=True)
+
+
+@pytest.fixture
 def aol_database_url(request: pytest.FixtureRequest) -> str:
     """A fresh, empty database: once SQLite, once PostgreSQL."""
     fixture = "aol_sqlite_url" if request.param == "sqlite" else "aol_postgres_url"

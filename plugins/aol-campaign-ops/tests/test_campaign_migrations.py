@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from aol_core import schema
 from aol_core.config import Settings
 from aol_core.db import create_engine, session_factory
 from aol_core.plugins import load_plugins
-from sqlalchemy import Engine, text
+from aol_core.testing import assert_migrations_match_models
+from sqlalchemy import text
 
 from aol_campaign_ops.api import create_campaign
 from aol_campaign_ops.models import metadata
@@ -16,24 +15,8 @@ from aol_campaign_ops.models import metadata
 ONLY_THIS_PLUGIN = Settings(plugins=("aol-campaign-ops",))
 
 
-def differences(engine: Engine) -> list[object]:
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={
-            "compare_type": True,
-            "include_name": lambda name, kind, _: kind != "table" or name in metadata.tables})
-        return list(compare_metadata(context, metadata))
-
-
 def test_the_first_revision_creates_exactly_the_models(aol_database_url: str) -> None:
-    engine = create_engine(aol_database_url)
-    schema.upgrade(engine, load_plugins(ONLY_THIS_PLUGIN))
-    try:
-        assert differences(engine) == []
-        revisions = {c.name: c.current for c in schema.status(engine, load_plugins(
-            ONLY_THIS_PLUGIN))}
-        assert revisions["aol-campaign-ops"] == "0001"
-    finally:
-        engine.dispose()
+    assert_migrations_match_models(aol_database_url, "aol-campaign-ops", metadata)
 
 
 def test_tables_made_before_migrations_are_adopted_with_their_rows(

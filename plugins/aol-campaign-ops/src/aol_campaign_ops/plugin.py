@@ -8,11 +8,13 @@ from typing import Any
 
 from aol_core import ActionContext, ActionSpec, PermanentError, hookimpl
 from aol_core.adopt import AdoptionReport
+from aol_core.testing import HandlerContract
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.orm import Session
 
 from aol_campaign_ops import demo, legacy
 from aol_campaign_ops.api import CAMPAIGN_TICK, ESCALATE_OVERDUE_TASKS, WEEKLY_CAMPAIGN_SUMMARY
+from aol_campaign_ops.contracts import CONTRACTS
 from aol_campaign_ops.escalation import escalate_overdue_tasks
 from aol_campaign_ops.models import metadata
 from aol_campaign_ops.summary import weekly_summary
@@ -95,7 +97,7 @@ def handle_action(
 
 @hookimpl
 def aol_api_version() -> str:
-    return "1.0"
+    return "1.1"
 
 
 @hookimpl
@@ -111,6 +113,11 @@ def aol_adopt_legacy(connection: Connection, report: AdoptionReport) -> None:
 @hookimpl
 def aol_migrations() -> Path:
     return Path(__file__).parent / "migrations"
+
+
+@hookimpl
+def aol_handler_contracts() -> list[type[HandlerContract]]:
+    return CONTRACTS
 
 
 @hookimpl

@@ -14,18 +14,19 @@ which is what a timeout after a successful send looks like to the client.
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 import threading
-import urllib.parse
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-JSON = {"Content-Type": "application/json"}
+from aol_core.testing.endpoint import FakeEndpoint as KitEndpoint
+from aol_core.testing.endpoint import FakeServer, Received, Reply, reply_json
+
+__all__ = [
+    "FakeBluesky", "FakeEndpoint", "FakeLinkedIn", "FakeMastodon", "FakeServer", "FakeX",
+    "NetworkGuard", "Received", "Reply", "network_guard", "reply_json",
+]
 
 
 class NetworkGuard:
@@ -60,142 +61,11 @@ def network_guard() -> Iterator[NetworkGuard]:
         _GUARD.active = False
 
 
-@dataclass(frozen=True)
-class Reply:
-    status: int = 200
-    body: bytes = b'{"id": "post-1"}'
-    headers: dict[str, str] = field(default_factory=lambda: dict(JSON))
-    delay: float = 0.0
-    #: handle the request as the platform would, then never answer
-    accept_then_hang: bool = False
-
-
-def reply_json(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, json.dumps(value).encode(), {**JSON, **(headers or {})})
-
-
-@dataclass(frozen=True)
-class Received:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
-
-    def bearer(self) -> str | None:
-        value = self.header("Authorization") or ""
-        return value.removeprefix("Bearer ") if value.startswith("Bearer ") else None
-
-
-class FakeServer:
-    """Dispatches each request to ``handle`` unless a fault is queued for its path."""
-
-    path = "/"
+class FakeEndpoint(KitEndpoint):
+    """The kit's webhook receiver at the path the examples use (``/hooks/social``)."""
 
     def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.faults: dict[str, deque[Reply]] = {}
-        self.lock = threading.Lock()
-        self.released = threading.Event()
-        self.connections = 0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                with fake.lock:
-                    fake.connections += 1
-
-            def _any(self) -> None:
-                parts = urllib.parse.urlsplit(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                request = Received(self.command, parts.path,
-                                   dict(urllib.parse.parse_qsl(parts.query)),
-                                   dict(self.headers.items()), body)
-                with fake.lock:
-                    fake.received.append(request)
-                    queued = fake.faults.get(parts.path)
-                    fault = queued.popleft() if queued else None
-                    reply = fake.handle(request) if fault is None or fault.accept_then_hang \
-                        else fault
-                if fault is not None and fault.accept_then_hang:
-                    fake.released.wait()
-                    return
-                if reply.delay:
-                    fake.released.wait(reply.delay)
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _any
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # a client that timed out and hung up is expected in some tests
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return self.base_url + self.path
-
-    def handle(self, request: Received) -> Reply:
-        raise NotImplementedError
-
-    def fail(self, path: str, *replies: Reply) -> None:
-        """Answer the next requests to ``path`` with ``replies`` instead of handling them."""
-        with self.lock:
-            self.faults.setdefault(path, deque()).extend(replies)
-
-    def requests_to(self, path: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.received if r.path == path]
-
-    def __enter__(self) -> FakeServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class FakeEndpoint(FakeServer):
-    """A webhook receiver that drops repeats by ``Idempotency-Key``, as receivers must.
-    ``reply()`` scripts its next answers (200 with a JSON id once they run out)."""
-
-    path = "/hooks/social"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.posts: dict[str, Received] = {}
-
-    def reply(self, *replies: Reply) -> None:
-        self.fail(self.path, *replies)
-
-    def handle(self, request: Received) -> Reply:
-        self.posts.setdefault(request.header("Idempotency-Key") or "", request)
-        return Reply()
+        super().__init__("/hooks/social")
 
 
 def _unauthorized(request: Received, token: str) -> Reply | None:
