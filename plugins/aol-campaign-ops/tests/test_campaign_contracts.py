@@ -35,3 +35,15 @@ class TestWeeklyCampaignSummaryContract(CampaignContract):
     action_type = "WEEKLY_CAMPAIGN_SUMMARY"
     valid_payload: ClassVar[dict[str, Any]] = {"campaign_id": 1, "week_start": "2026-03-02"}
     invalid_payload: ClassVar[dict[str, Any]] = {"campaign_id": 1, "week_start": "last Monday"}
+
+
+class TestTickActiveCampaignsContract(CampaignContract):
+    action_type = "TICK_ACTIVE_CAMPAIGNS"
+    valid_payload: ClassVar[dict[str, Any]] = {"slot": "2030-01-07T09:15:00+00:00"}
+    invalid_payload: ClassVar[dict[str, Any]] = {"slot": "now"}
+
+
+class TestSummarizeFinishedWeeksContract(CampaignContract):
+    action_type = "SUMMARIZE_FINISHED_WEEKS"
+    valid_payload: ClassVar[dict[str, Any]] = {"slot": "2030-01-07T09:15:00+00:00"}
+    invalid_payload: ClassVar[dict[str, Any]] = {"slot": "2030-01-07T09:15:00"}

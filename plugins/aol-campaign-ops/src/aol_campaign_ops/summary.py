@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aol_core import ActionContext, PermanentError, utcnow
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aol_campaign_ops.api import audit
+from aol_campaign_ops.api import audit, zone
 from aol_campaign_ops.common import actor, json_artifact, load_campaign
 from aol_campaign_ops.models import AuditEntry, Campaign, MetricEntry, Task, TaskStatus, TaskType
 
@@ -98,9 +98,11 @@ def weekly_summary(
 
 
 def summarize(session: Session, campaign: Campaign, week_start: date) -> dict[str, Any]:
-    """Tasks due in [week_start, week_start + 7 days) and metrics recorded then (UTC)."""
-    start = datetime.combine(week_start, time(), tzinfo=UTC)
-    end = start + timedelta(days=7)
+    """Tasks due in [week_start, week_start + 7 days) and metrics recorded then, the days
+    reckoned in the campaign's time zone (a week around a DST change is 167 or 169 hours)."""
+    local = zone(campaign.timezone)
+    start = datetime.combine(week_start, time(), tzinfo=local)
+    end = datetime.combine(week_start + timedelta(days=7), time(), tzinfo=local)
     by_status: dict[str, int] = {
         status: count
         for status, count in session.execute(
