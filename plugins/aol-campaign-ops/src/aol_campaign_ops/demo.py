@@ -23,6 +23,7 @@ from aol_campaign_ops.api import (
 from aol_campaign_ops.models import Campaign, TaskStatus, TaskType
 
 DEMO_CAMPAIGN = "AOL demo: spring launch"
+DEMO_OWNER = "owner@example.com"
 
 
 def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
@@ -33,7 +34,8 @@ def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
     last_week = (now - timedelta(days=now.weekday() + 7)).date()
     campaign = session.scalar(select(Campaign).where(Campaign.name == DEMO_CAMPAIGN))
     if campaign is None:
-        campaign = create_campaign(session, DEMO_CAMPAIGN)
+        # an owner, so the proof-mode escalation records the e-mail it would send
+        campaign = create_campaign(session, DEMO_CAMPAIGN, owner_email=DEMO_OWNER)
         _fill(session, campaign.id, now, datetime.combine(last_week, time(), tzinfo=UTC))
     # the minute the demo campaign was made: the same slot each time the examples are asked
     slot = campaign.created_at.replace(second=0, microsecond=0).isoformat()
@@ -52,7 +54,7 @@ def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
 def _fill(session: Session, campaign_id: int, now: datetime, week: datetime) -> None:
     hours = timedelta(hours=1)
     for title, kind, due, status in [
-        ("Post the launch teaser", TaskType.POST, now - 3 * hours, TaskStatus.PENDING),
+        ("Post the launch teaser", TaskType.POST, now - 3 * hours, TaskStatus.OVERDUE),
         ("Answer launch comments", TaskType.ENGAGE, now - hours / 2, TaskStatus.DUE),
         (
             "Follow up with the partner agency",
