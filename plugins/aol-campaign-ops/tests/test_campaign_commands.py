@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from aol_core.cli import main
@@ -149,3 +151,90 @@ def test_a_mistake_is_one_line_exit_1_and_writes_nothing(
     assert (code, out) == (1, "")
     assert err.count("\n") == 1 and complaint in err, err
     assert aol_harness.row_counts() == before
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "rows.csv"
+    path.write_text(text)
+    return str(path)
+
+
+def test_importing_tasks_adds_every_row_in_file_order(
+    run: Aol, aol_harness: ActionHarness, tmp_path: Path
+) -> None:
+    campaign = created_id(run("campaigns", "create", "Berlin", "--timezone", "Europe/Berlin"))
+    rows = write(tmp_path, "title,due,type\nPost teaser,2030-01-08T10:00,post\nCall agency,,\n")
+
+    code, out, err = run("campaigns", "import-tasks", str(campaign), rows)
+
+    assert code == 0, err
+    added = tasks(aol_harness, campaign)
+    assert out == f"imported 2 task(s): ids {added[0].id}, {added[1].id}\n"
+    assert [(t.title, t.task_type, t.due_at) for t in added] == [
+        ("Post teaser", "POST", datetime(2030, 1, 8, 9, tzinfo=UTC)),
+        ("Call agency", "MANUAL", None)]
+
+
+def test_one_refused_row_imports_nothing_and_each_refusal_is_named_by_line(
+    run: Aol, aol_harness: ActionHarness, tmp_path: Path
+) -> None:
+    campaign = created_id(run("campaigns", "create", "Spring launch"))
+    rows = write(tmp_path, "title,due,type\nfine,,\nlate,tomorrow,\n,,\nodd,,WRONG\n"
+                           "extra,,,field\n")
+    before = aol_harness.row_counts()
+
+    code, out, err = run("campaigns", "import-tasks", str(campaign), rows)
+
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"{rows}:3: due 'tomorrow' is not a time like 2030-01-08T10:00",
+        f"{rows}:4: title is empty",
+        f"{rows}:5: type 'WRONG' is not one of POST, ENGAGE, FOLLOW_UP, REVIEW, ANALYZE, "
+        "MANUAL",
+        f"{rows}:6: more fields than the header names",
+        "aol: error: nothing imported: 4 of 5 row(s) refused",
+    ]
+    assert aol_harness.row_counts() == before
+
+
+def test_importing_metrics_reads_counts_and_times(
+    run: Aol, aol_harness: ActionHarness, tmp_path: Path
+) -> None:
+    campaign = created_id(run("campaigns", "create", "Spring launch"))
+    rows = write(tmp_path, "platform,impressions,engagement,clicks,recorded_at\n"
+                           "linkedin,900,60,75,2029-12-31T10:00+00:00\nx,,,5,\n")
+
+    code, _, err = run("campaigns", "import-metrics", str(campaign), rows)
+
+    assert code == 0, err
+    assert [(m.platform, m.impressions, m.engagement, m.clicks)
+            for m in metrics(aol_harness, campaign)] == [
+        ("linkedin", 900, 60, 75), ("x", 0, 0, 5)]
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("name\nx\n", "the CSV header must name platform"),
+        ("platform,clicks\nx,-1\n", "rows.csv:2: clicks '-1' is not a whole number"),
+        ("platform,clicks\nx,many\n", "rows.csv:2: clicks 'many' is not a whole number"),
+    ],
+)
+def test_a_bad_metrics_file_imports_nothing(
+    run: Aol, aol_harness: ActionHarness, tmp_path: Path, text: str, complaint: str
+) -> None:
+    campaign = created_id(run("campaigns", "create", "Spring launch"))
+
+    code, _, err = run("campaigns", "import-metrics", str(campaign), write(tmp_path, text))
+
+    assert code == 1 and complaint in err, err
+    assert metrics(aol_harness, campaign) == []
+
+
+def test_a_missing_file_is_one_line(run: Aol, tmp_path: Path) -> None:
+    created_id(run("campaigns", "create", "Spring launch"))
+
+    code, _, err = run("campaigns", "import-tasks", "1", str(tmp_path / "absent.csv"))
+
+    assert code == 1
+    assert err == f"aol: error: cannot read {tmp_path / 'absent.csv'}: No such file or directory\n"

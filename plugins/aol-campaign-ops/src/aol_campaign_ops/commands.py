@@ -5,9 +5,12 @@ time, zone or address) is one line and exit 1, with nothing written."""
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from aol_core import AOLError
@@ -15,7 +18,7 @@ from aol_core.cli import Context
 from aol_core.cli.plugin_commands import PluginCommands
 from sqlalchemy.orm import Session
 
-from aol_campaign_ops import api, views
+from aol_campaign_ops import api, imports, views
 from aol_campaign_ops.models import CampaignStatus, TaskStatus, TaskType
 
 
@@ -56,6 +59,14 @@ def register(commands: PluginCommands) -> None:
         metric.add_argument(f"--{name}", type=int, default=0)
     metric.add_argument("--at", metavar="TIME", help="when measured (default: now)")
     metric.set_defaults(handler=run_add_metric)
+
+    for kind, columns in (("tasks", imports.TASK_COLUMNS), ("metrics", imports.METRIC_COLUMNS)):
+        bulk = verbs.add_parser(
+            f"import-{kind}",
+            help=f"add {kind} from a CSV file (columns {', '.join(columns)}): all rows or none")
+        bulk.add_argument("campaign", type=int)
+        bulk.add_argument("file", type=Path, help="the CSV file, with a header row")
+        bulk.set_defaults(handler=run_import, kind=kind)
 
     done = verbs.add_parser("done", help="mark a task done")
     done.add_argument("task", type=int)
@@ -132,6 +143,31 @@ def run_add_metric(ctx: Context, args: argparse.Namespace) -> int:
                                     impressions=args.impressions, engagement=args.engagement,
                                     clicks=args.clicks, recorded_at=at).id
     print(created)
+    return 0
+
+
+def run_import(ctx: Context, args: argparse.Namespace) -> int:
+    """Every refused row is named on stderr; one refusal and nothing is imported."""
+    importer = imports.import_tasks if args.kind == "tasks" else imports.import_metrics
+    try:
+        source = args.file.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise AOLError(f"cannot read {args.file}: {exc.strerror}") from None
+    with source, transaction(ctx) as session:
+        try:
+            report = importer(session, args.campaign, source)
+        except UnicodeDecodeError:
+            raise AOLError(f"{args.file} is not UTF-8 text") from None
+        except csv.Error as exc:
+            raise AOLError(f"{args.file} is not CSV: {exc}") from None
+        if report.refused:
+            for line, reason in report.refused:
+                print(f"{args.file}:{line}: {reason}", file=sys.stderr)
+            total = len(report.added) + len(report.refused)
+            raise AOLError(f"nothing imported: {len(report.refused)} of {total} row(s) "
+                           "refused")
+    print(f"imported {len(report.added)} {args.kind[:-1]}(s): "
+          f"ids {', '.join(map(str, report.added)) or 'none'}")
     return 0
 
 
