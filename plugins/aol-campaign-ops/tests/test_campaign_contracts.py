@@ -6,6 +6,8 @@ from __future__ import annotations
 from aol_campaign_ops.contracts import (
     CampaignTickContract,
     EscalateOverdueTasksContract,
+    SummarizeFinishedWeeksContract,
+    TickActiveCampaignsContract,
     WeeklyCampaignSummaryContract,
 )
 
@@ -19,4 +21,12 @@ class TestEscalateOverdueTasksContract(EscalateOverdueTasksContract):
 
 
 class TestWeeklyCampaignSummaryContract(WeeklyCampaignSummaryContract):
+    pass
+
+
+class TestTickActiveCampaignsContract(TickActiveCampaignsContract):
+    pass
+
+
+class TestSummarizeFinishedWeeksContract(SummarizeFinishedWeeksContract):
     pass

@@ -46,6 +46,7 @@ def test_escalation_creates_one_review_task_without_deadline_listing_the_overdue
         "campaign_id": campaign_id,
         "review_task_id": review.id,
         "escalated_task_ids": [first, second],
+        "mailed": None,  # the campaign has no owner e-mail
     }
 
 

@@ -153,8 +153,9 @@ def test_summary_in_proof_mode_writes_nothing_and_records_the_summary(
 
     assert action.status == Status.SUCCESS, action.last_error
     assert snapshot(aol_harness, week) == before
-    [artifact] = aol_harness.artifacts(action.id)
-    proof = json.loads(artifact.content)
+    artifacts = {a.name: a for a in aol_harness.artifacts(action.id)}
+    assert sorted(artifacts) == ["report.html", "report.md", "weekly-summary.json"]
+    proof = json.loads(artifacts["weekly-summary.json"].content)
     assert proof["summary"]["tasks"] == {"planned": 6, "completed": 2, "overdue": 2}
     assert proof["would_create_analyze_task"] is True
 

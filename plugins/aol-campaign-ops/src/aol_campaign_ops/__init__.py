@@ -1,7 +1,9 @@
 """AOL plugin ``aol-campaign-ops``: operator tasks of marketing campaigns.
 
-Action types: ``CAMPAIGN_TICK``, ``ESCALATE_OVERDUE_TASKS``, ``WEEKLY_CAMPAIGN_SUMMARY``.
-Applications use the functions below inside their own session and transaction.
+Action types: ``CAMPAIGN_TICK``, ``ESCALATE_OVERDUE_TASKS``, ``WEEKLY_CAMPAIGN_SUMMARY``, and
+the fan-outs its schedules run (``TICK_ACTIVE_CAMPAIGNS``, ``SUMMARIZE_FINISHED_WEEKS``);
+operators use ``aol campaigns ...``. Applications use the functions below inside their own
+session and transaction.
 """
 
 from aol_campaign_ops.api import (

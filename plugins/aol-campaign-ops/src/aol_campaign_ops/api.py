@@ -5,9 +5,11 @@ Every function works inside the caller's session and transaction and never commi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aol_core import Enqueued, enqueue, require_aware, utcnow
 from sqlalchemy.orm import Session
@@ -25,6 +27,12 @@ from aol_campaign_ops.models import (
 CAMPAIGN_TICK = "CAMPAIGN_TICK"
 ESCALATE_OVERDUE_TASKS = "ESCALATE_OVERDUE_TASKS"
 WEEKLY_CAMPAIGN_SUMMARY = "WEEKLY_CAMPAIGN_SUMMARY"
+TICK_ACTIVE_CAMPAIGNS = "TICK_ACTIVE_CAMPAIGNS"
+SUMMARIZE_FINISHED_WEEKS = "SUMMARIZE_FINISHED_WEEKS"
+
+
+#: what an owner address must look like: one @, no spaces (the mail server judges the rest)
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class CampaignNotFound(LookupError):
@@ -39,14 +47,51 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
 
 
 def create_campaign(
-    session: Session, name: str, *, status: CampaignStatus | str = CampaignStatus.ACTIVE
+    session: Session,
+    name: str,
+    *,
+    status: CampaignStatus | str = CampaignStatus.ACTIVE,
+    owner_email: str | None = None,
+    timezone: str = "UTC",
+    starts_on: date | None = None,
+    ends_on: date | None = None,
 ) -> Campaign:
+    """A new campaign; ``ValueError`` names the first field that is wrong."""
     if not name.strip():
         raise ValueError("a campaign needs a name")
-    campaign = Campaign(name=name.strip(), status=CampaignStatus(status).value, created_at=utcnow())
+    if owner_email is not None and not EMAIL.fullmatch(owner_email):
+        raise ValueError(f"owner e-mail {owner_email!r} is not an address like ops@example.com")
+    zone(timezone)
+    if starts_on is not None and ends_on is not None and ends_on < starts_on:
+        raise ValueError(f"the campaign ends ({ends_on}) before it starts ({starts_on})")
+    try:
+        status = CampaignStatus(status).value
+    except ValueError:
+        raise ValueError(
+            f"status {status!r} is not one of {', '.join(CampaignStatus)}"
+        ) from None
+    campaign = Campaign(
+        name=name.strip(),
+        status=status,
+        created_at=utcnow(),
+        owner_email=owner_email,
+        timezone=timezone,
+        starts_on=starts_on,
+        ends_on=ends_on,
+    )
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; ``ValueError`` saying so if there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+        ) from None
 
 
 def add_task(
@@ -161,6 +206,11 @@ def schedule_weekly_summary(session: Session, campaign_id: int, week_start: date
         session,
         WEEKLY_CAMPAIGN_SUMMARY,
         {"campaign_id": campaign_id, "week_start": week_start.isoformat()},
-        idempotency_key=f"campaign-ops:summary:{campaign_id}:{week_start.isoformat()}",
+        idempotency_key=summary_key(campaign_id, week_start),
         not_before=end,
     )
+
+
+def summary_key(campaign_id: int, week_start: date) -> str:
+    """The idempotency key of a campaign's summary of one week, whoever enqueues it."""
+    return f"campaign-ops:summary:{campaign_id}:{week_start.isoformat()}"

@@ -8,7 +8,13 @@ from typing import Any, ClassVar
 
 from aol_core.testing import ActionHarness, HandlerContract
 
-from aol_campaign_ops.api import CAMPAIGN_TICK, ESCALATE_OVERDUE_TASKS, WEEKLY_CAMPAIGN_SUMMARY
+from aol_campaign_ops.api import (
+    CAMPAIGN_TICK,
+    ESCALATE_OVERDUE_TASKS,
+    SUMMARIZE_FINISHED_WEEKS,
+    TICK_ACTIVE_CAMPAIGNS,
+    WEEKLY_CAMPAIGN_SUMMARY,
+)
 from aol_campaign_ops.testing import new_campaign
 
 
@@ -42,5 +48,25 @@ class WeeklyCampaignSummaryContract(CampaignContract):
         "campaign_id": 999, "week_start": "2026-03-02"}
 
 
+class SlotContract(CampaignContract):
+    """The schedules' fan-out actions name a slot, not a campaign: nothing they are given
+    can fail for good, so they declare no permanent failure."""
+
+    permanent_failure_payload: ClassVar[dict[str, Any] | None] = None
+
+
+class TickActiveCampaignsContract(SlotContract):
+    action_type = TICK_ACTIVE_CAMPAIGNS
+    valid_payload: ClassVar[dict[str, Any]] = {"slot": "2030-01-07T09:15:00+00:00"}
+    invalid_payload: ClassVar[dict[str, Any]] = {"slot": "now"}
+
+
+class SummarizeFinishedWeeksContract(SlotContract):
+    action_type = SUMMARIZE_FINISHED_WEEKS
+    valid_payload: ClassVar[dict[str, Any]] = {"slot": "2030-01-07T09:15:00+00:00"}
+    invalid_payload: ClassVar[dict[str, Any]] = {"slot": "2030-01-07T09:15:00"}
+
+
 CONTRACTS: list[type[HandlerContract]] = [
-    CampaignTickContract, EscalateOverdueTasksContract, WeeklyCampaignSummaryContract]
+    CampaignTickContract, EscalateOverdueTasksContract, WeeklyCampaignSummaryContract,
+    TickActiveCampaignsContract, SummarizeFinishedWeeksContract]

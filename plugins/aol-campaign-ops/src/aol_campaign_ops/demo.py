@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from aol_campaign_ops.api import (
     CAMPAIGN_TICK,
     ESCALATE_OVERDUE_TASKS,
+    SUMMARIZE_FINISHED_WEEKS,
+    TICK_ACTIVE_CAMPAIGNS,
     WEEKLY_CAMPAIGN_SUMMARY,
     add_task,
     create_campaign,
@@ -21,17 +23,22 @@ from aol_campaign_ops.api import (
 from aol_campaign_ops.models import Campaign, TaskStatus, TaskType
 
 DEMO_CAMPAIGN = "AOL demo: spring launch"
+DEMO_OWNER = "owner@example.com"
 
 
 def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
-    """A tick of the demo campaign, an escalation of what is overdue already, and the summary
-    of last week (the campaign is created on first use)."""
+    """A tick of the demo campaign, an escalation of what is overdue already, the summary of
+    last week, and the two fan-outs the schedules run (the campaign is created on first
+    use)."""
     now = utcnow()
     last_week = (now - timedelta(days=now.weekday() + 7)).date()
     campaign = session.scalar(select(Campaign).where(Campaign.name == DEMO_CAMPAIGN))
     if campaign is None:
-        campaign = create_campaign(session, DEMO_CAMPAIGN)
+        # an owner, so the proof-mode escalation records the e-mail it would send
+        campaign = create_campaign(session, DEMO_CAMPAIGN, owner_email=DEMO_OWNER)
         _fill(session, campaign.id, now, datetime.combine(last_week, time(), tzinfo=UTC))
+    # the minute the demo campaign was made: the same slot each time the examples are asked
+    slot = campaign.created_at.replace(second=0, microsecond=0).isoformat()
     return [
         (CAMPAIGN_TICK, {"campaign_id": campaign.id}),
         (ESCALATE_OVERDUE_TASKS, {"campaign_id": campaign.id}),
@@ -39,13 +46,15 @@ def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
             WEEKLY_CAMPAIGN_SUMMARY,
             {"campaign_id": campaign.id, "week_start": last_week.isoformat()},
         ),
+        (TICK_ACTIVE_CAMPAIGNS, {"slot": slot}),
+        (SUMMARIZE_FINISHED_WEEKS, {"slot": slot}),
     ]
 
 
 def _fill(session: Session, campaign_id: int, now: datetime, week: datetime) -> None:
     hours = timedelta(hours=1)
     for title, kind, due, status in [
-        ("Post the launch teaser", TaskType.POST, now - 3 * hours, TaskStatus.PENDING),
+        ("Post the launch teaser", TaskType.POST, now - 3 * hours, TaskStatus.OVERDUE),
         ("Answer launch comments", TaskType.ENGAGE, now - hours / 2, TaskStatus.DUE),
         (
             "Follow up with the partner agency",

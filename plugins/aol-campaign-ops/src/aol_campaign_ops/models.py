@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from aol_core import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, JSONValue
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -58,8 +59,19 @@ class Campaign(Base):
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.ACTIVE.value)
     created_at: Mapped[datetime]
+    #: who escalations and weekly reports are sent to (None: nobody is e-mailed)
+    owner_email: Mapped[str | None] = mapped_column(String(320))
+    #: the IANA zone the campaign's days, weeks and Monday report are reckoned in
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: the campaign's first and last day in its zone (None: open); ticks stop after the last
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
 
-    __table_args__ = (CheckConstraint(_one_of("status", CampaignStatus), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("status", CampaignStatus), name="status"),
+        CheckConstraint("ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on",
+                        name="dates_in_order"),
+    )
 
 
 class Task(Base):

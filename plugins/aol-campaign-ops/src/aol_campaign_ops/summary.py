@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aol_core import ActionContext, PermanentError, utcnow
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aol_campaign_ops.api import audit
+from aol_campaign_ops import mail, report
+from aol_campaign_ops.api import audit, zone
 from aol_campaign_ops.common import actor, json_artifact, load_campaign
 from aol_campaign_ops.models import AuditEntry, Campaign, MetricEntry, Task, TaskStatus, TaskType
 
@@ -21,11 +22,17 @@ OVERDUE = (TaskStatus.OVERDUE.value, TaskStatus.MISSED.value)
 def weekly_summary(
     session: Session, payload: Mapping[str, Any], proof_mode: bool, context: ActionContext
 ) -> dict[str, Any]:
+    """Decide from reads alone whether the week's report is new, changed or unchanged; render
+    it; mail a new or changed one to the owner before the first write; then write."""
     campaign = load_campaign(session, payload)
     week_start = _parse_day(str(payload["week_start"]))
     summary = summarize(session, campaign, week_start)
     key = f"weekly-summary:{campaign.id}:{week_start.isoformat()}"
     existing = session.scalar(select(Task).where(Task.source_key == key))
+    previous = None if existing is None else session.get(
+        AuditEntry, existing.details.get("audit_id"))
+    unchanged = previous is not None and previous.after == summary
+    reports = _record_reports(campaign, summary, context)
 
     if proof_mode:
         ref = json_artifact(
@@ -34,21 +41,24 @@ def weekly_summary(
             {
                 "summary": summary,
                 "would_create_analyze_task": existing is None,
-                "note": "proof mode: nothing was written",
+                "note": "proof mode: nothing was written and nothing was sent",
             },
         )
-        return {**summary, "proof": True, "artifact": ref.uri, "sha256": ref.sha256}
+        return {**summary, "proof": True, "artifact": ref.uri, "sha256": ref.sha256,
+                "reports": reports}
 
+    mailed = None if unchanged else _mail_report(campaign, summary, context)
+    outcome = {"reports": reports, "mailed": mailed}
+    if existing is not None and previous is not None and unchanged:
+        return {
+            **summary,
+            "audit_id": previous.id,
+            "analyze_task_id": existing.id,
+            "created": False,
+            "updated": False,
+            **outcome,
+        }
     if existing is not None:
-        previous = session.get(AuditEntry, existing.details.get("audit_id"))
-        if previous is not None and previous.after == summary:
-            return {
-                **summary,
-                "audit_id": previous.id,
-                "analyze_task_id": existing.id,
-                "created": False,
-                "updated": False,
-            }
         entry = audit(
             session,
             campaign.id,
@@ -68,6 +78,7 @@ def weekly_summary(
             "analyze_task_id": existing.id,
             "created": False,
             "updated": True,
+            **outcome,
         }
 
     entry = audit(session, campaign.id, actor(context), "weekly_summary", None, summary)
@@ -94,13 +105,49 @@ def weekly_summary(
         "analyze_task_id": task.id,
         "created": True,
         "updated": False,
+        **outcome,
     }
 
 
+def _record_reports(
+    campaign: Campaign, summary: dict[str, Any], context: ActionContext
+) -> dict[str, str]:
+    """The HTML and Markdown reports as the action's artifacts (``aol actions artifact``)."""
+    html = context.record_artifact(
+        "report.html", report.html(campaign.name, campaign.timezone, summary), "text/html")
+    text = context.record_artifact(
+        "report.md", report.markdown(campaign.name, campaign.timezone, summary),
+        "text/markdown")
+    return {"html": html.uri, "markdown": text.uri}
+
+
+def _mail_report(
+    campaign: Campaign, summary: dict[str, Any], context: ActionContext
+) -> dict[str, str] | None:
+    """E-mail the report to the owner (HTML, with the Markdown as the plain-text part)."""
+    settings = mail.smtp_settings()
+    if campaign.owner_email is None or settings is None:
+        return None
+    message = mail.compose(
+        sender=settings.sender, to=campaign.owner_email,
+        subject=f"Weekly report: {report.title(campaign.name, summary)}",
+        text=report.markdown(campaign.name, campaign.timezone, summary),
+        html=report.html(campaign.name, campaign.timezone, summary),
+        message_id=mail.message_id("weekly-report", context.action_id, settings.sender),
+        date=utcnow(),
+    )
+    mail.send(settings, message)
+    context.log("INFO", f"weekly report e-mailed to {campaign.owner_email} as "
+                        f"{message['Message-ID']}")
+    return {"to": campaign.owner_email, "message_id": str(message["Message-ID"])}
+
+
 def summarize(session: Session, campaign: Campaign, week_start: date) -> dict[str, Any]:
-    """Tasks due in [week_start, week_start + 7 days) and metrics recorded then (UTC)."""
-    start = datetime.combine(week_start, time(), tzinfo=UTC)
-    end = start + timedelta(days=7)
+    """Tasks due in [week_start, week_start + 7 days) and metrics recorded then, the days
+    reckoned in the campaign's time zone (a week around a DST change is 167 or 169 hours)."""
+    local = zone(campaign.timezone)
+    start = datetime.combine(week_start, time(), tzinfo=local)
+    end = datetime.combine(week_start + timedelta(days=7), time(), tzinfo=local)
     by_status: dict[str, int] = {
         status: count
         for status, count in session.execute(

@@ -10,7 +10,7 @@ from aol_core import Action, utcnow
 from aol_core.testing import ActionHarness
 from sqlalchemy import select
 
-from aol_campaign_ops import AuditEntry, Task, add_task, create_campaign
+from aol_campaign_ops import AuditEntry, MetricEntry, Task, add_task, create_campaign
 
 
 def new_campaign(harness: ActionHarness, name: str = "Spring launch") -> int:
@@ -48,6 +48,14 @@ def task(harness: ActionHarness, task_id: int) -> Task:
         found = session.get(Task, task_id)
         assert found is not None
         return found
+
+
+def metrics(harness: ActionHarness, campaign_id: int) -> list[MetricEntry]:
+    with harness.sessions() as session:
+        return list(session.scalars(
+            select(MetricEntry).where(MetricEntry.campaign_id == campaign_id)
+            .order_by(MetricEntry.id)
+        ))
 
 
 def audit_rows(harness: ActionHarness, campaign_id: int) -> list[AuditEntry]:
