@@ -20,6 +20,7 @@ from aol_core.cli import (
     actions,
     control,
     db,
+    explain,
     flow_limits,
     health,
     plugins,
@@ -36,7 +37,7 @@ from aol_core.errors import AOLError
 from aol_core.plugins import PluginRegistry, installed_catalog
 
 COMMAND_GROUPS = (db, actions, schedules, flow_limits, worker, control, plugins, scaffold, health,
-                  prune)
+                  explain, prune)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 __all__ = ["Context", "build_parser", "main"]
