@@ -26,6 +26,7 @@ from aol_core.cli import (
     prune,
     scaffold,
     schedules,
+    serve,
     worker,
 )
 from aol_core.cli.common import Context
@@ -36,7 +37,7 @@ from aol_core.errors import AOLError
 from aol_core.plugins import PluginRegistry, installed_catalog
 
 COMMAND_GROUPS = (db, actions, schedules, flow_limits, worker, control, plugins, scaffold, health,
-                  explain, prune)
+                  explain, serve, prune)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 __all__ = ["Context", "build_parser", "main"]

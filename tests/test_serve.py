@@ -1,0 +1,152 @@
+"""``aol serve``: /healthz, /readyz and /metrics from a real server process on loopback, on
+SQLite and PostgreSQL; /metrics read with the Prometheus client library's own parser."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from aol_core.testing import ActionHarness
+from aol_core.timeutil import utcnow
+from aol_core.worker_registry import WorkerIdentity, register
+from helpers import aol
+
+#: generous: the server imports its stack and connects on a busy machine
+START_SECONDS = 60
+
+
+@contextmanager
+def served(db_url: str, **env: str) -> Iterator[str]:
+    """``aol serve`` on a free loopback port; yields its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aol_core.cli", "--db", db_url, "serve", "--bind", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # printed once bound, before serving
+        assert "listening on " in first, process.communicate(timeout=START_SECONDS)
+        yield first.split("listening on ")[1].split()[0]
+    finally:
+        process.terminate()
+        process.communicate(timeout=START_SECONDS)
+
+
+def get(url: str, token: str | None = None) -> tuple[int, str, str]:
+    """Status, content type and body (the server listens before it prints its address, so
+    a request made while it is still starting waits instead of being refused)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}
+                                     if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=START_SECONDS) as reply:
+            return reply.status, reply.headers["Content-Type"], reply.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.headers["Content-Type"], refused.read().decode()
+
+
+def live_worker(harness: ActionHarness) -> None:
+    with harness.engine.begin() as conn:
+        register(conn, WorkerIdentity("w", "host", 1), versions={},
+                 action_types=sorted(harness.registry.routes), degraded=False, now=utcnow(),
+                 alive_for=timedelta(hours=1))
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_healthz_answers_while_the_process_serves(harness: ActionHarness, db_url: str) -> None:
+    with served(db_url) as url:
+        status, _, body = get(f"{url}/healthz")
+
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+
+
+def test_readyz_is_503_naming_the_failed_checks(harness: ActionHarness, db_url: str) -> None:
+    with served(db_url) as url:
+        status, _, body = get(f"{url}/readyz")
+
+    reply: dict[str, Any] = json.loads(body)
+    assert status == 503
+    assert reply["ready"] is False
+    assert "a live worker" in [check["name"] for check in reply["failed"]]
+
+
+def test_readyz_is_200_when_every_check_passes(harness: ActionHarness, db_url: str) -> None:
+    live_worker(harness)
+    with served(db_url) as url:
+        status, _, body = get(f"{url}/readyz")
+
+    assert (status, json.loads(body)) == (200, {"ready": True, "failed": []})
+
+
+def test_metrics_count_unfinished_actions_by_status_and_type(
+    harness: ActionHarness, db_url: str,
+) -> None:
+    live_worker(harness)
+    harness.enqueue("TEST_NOOP", {})
+    harness.enqueue("TEST_NOOP", {}, not_before=utcnow() + timedelta(hours=1))
+    harness.enqueue("TEST_HOLD", {})
+    harness.run_due(action_types=["TEST_HOLD"])
+
+    with served(db_url) as url:
+        status, content_type, text = get(f"{url}/metrics")
+
+    assert status == 200 and content_type.startswith("text/plain; version=")
+    found = samples(text)
+    assert found["aol_actions", (("action_type", "TEST_NOOP"), ("status", "PENDING"))] == 2
+    assert found["aol_actions", (("action_type", "TEST_NOOP"), ("status", "RUNNING"))] == 0
+    assert found["aol_actions", (("action_type", "TEST_HOLD"), ("status", "HELD"))] == 1
+    assert found["aol_workers_alive", ()] == 1
+    assert found["aol_oldest_waiting_age_seconds", (("action_type", "TEST_NOOP"),)] >= 0
+    assert ("aol_oldest_waiting_age_seconds", (("action_type", "TEST_HOLD"),)) not in found
+    assert found["aol_control_flag", (("flag", "paused"),)] == 0
+
+
+def test_a_probes_token_is_required_once_set(harness: ActionHarness, db_url: str) -> None:
+    with served(db_url, AOL_SERVE_PROBES_TOKEN="s3cret") as url:
+        without = get(f"{url}/metrics")
+        wrong = get(f"{url}/healthz", token="guess")
+        right = get(f"{url}/healthz", token="s3cret")
+
+    assert (without[0], wrong[0], right[0]) == (401, 401, 200)
+    assert "s3cret" not in without[2]
+
+
+def test_serving_beyond_loopback_without_a_token_is_refused(db_url: str) -> None:
+    done = aol("serve", "--bind", "0.0.0.0:0", db_url=db_url)
+
+    assert done.returncode == 1
+    assert done.stderr == (
+        "aol: error: refusing to serve on 0.0.0.0 without a token: set AOL_SERVE_READ_TOKEN "
+        "or AOL_SERVE_WRITE_TOKEN, or bind to a loopback address such as 127.0.0.1\n")
+
+
+def test_a_bind_address_without_a_port_is_a_usage_error(db_url: str) -> None:
+    done = aol("serve", "--bind", "localhost", db_url=db_url)
+
+    assert done.returncode == 2
+    assert "expected HOST:PORT such as 127.0.0.1:8080, not 'localhost'" in done.stderr
+
+
+def test_a_taken_port_is_refused_in_one_line(harness: ActionHarness, db_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = aol("serve", "--bind", f"127.0.0.1:{port}", db_url=db_url)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"aol: error: cannot serve on 127.0.0.1:{port}: ")
+    assert done.stderr.count("\n") == 1
