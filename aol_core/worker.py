@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import version
+from typing import Protocol
 
 import sqlalchemy
 from sqlalchemy import Engine
@@ -98,6 +99,15 @@ class WorkerOptions:
     allow_broken_plugins: bool = False
 
 
+class AttemptObserver(Protocol):
+    """Told of every attempt a worker starts and finishes (its metrics, say); called from
+    the runner threads, so it must be thread-safe and quick."""
+
+    def started(self, claim: Claim) -> None: ...
+
+    def finished(self, outcome: Outcome) -> None: ...
+
+
 class Worker:
     def __init__(
         self, engine: Engine, registry: PluginRegistry, settings: Settings, options: WorkerOptions
@@ -114,6 +124,7 @@ class Worker:
             engine, {name: route.spec for name, route in registry.routes.items()},
             settings.poll_interval)
         self.dispatcher = Dispatcher(engine, registry, settings, self.name)
+        self.observer: AttemptObserver | None = None
         self.stopping = threading.Event()
         #: set once the worker is registered and about to claim (for embedding and tests)
         self.started = threading.Event()
@@ -394,6 +405,9 @@ class Worker:
                 started.append(held)
             if started:
                 self.busy += 1
+        if self.observer is not None:
+            for held in started:
+                self.observer.started(held.claim)
         return started
 
     def _run_group(self, candidates: list[Claim]) -> None:
@@ -432,6 +446,8 @@ class Worker:
         self.counts[word] += 1
         previous = self.handler_seconds.get(claim.action_type, outcome.seconds)
         self.handler_seconds[claim.action_type] = 0.8 * previous + 0.2 * outcome.seconds
+        if self.observer is not None:
+            self.observer.finished(outcome)
         if outcome.status is Status.SUCCESS and not log.isEnabledFor(logging.DEBUG):
             return
         level = logging.DEBUG if outcome.status is Status.SUCCESS else logging.WARNING

@@ -8,22 +8,16 @@ import os
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from aol_core.testing import ActionHarness
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import WorkerIdentity, register
 from helpers import aol
-
-#: generous: the server imports its stack and connects on a busy machine
-START_SECONDS = 60
+from probes import START_SECONDS, get, samples
 
 
 @contextmanager
@@ -42,28 +36,11 @@ def served(db_url: str, **env: str) -> Iterator[str]:
         process.communicate(timeout=START_SECONDS)
 
 
-def get(url: str, token: str | None = None) -> tuple[int, str, str]:
-    """Status, content type and body (the server listens before it prints its address, so
-    a request made while it is still starting waits instead of being refused)."""
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}
-                                     if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=START_SECONDS) as reply:
-            return reply.status, reply.headers["Content-Type"], reply.read().decode()
-    except urllib.error.HTTPError as refused:
-        return refused.code, refused.headers["Content-Type"], refused.read().decode()
-
-
 def live_worker(harness: ActionHarness) -> None:
     with harness.engine.begin() as conn:
         register(conn, WorkerIdentity("w", "host", 1), versions={},
                  action_types=sorted(harness.registry.routes), degraded=False, now=utcnow(),
                  alive_for=timedelta(hours=1))
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_healthz_answers_while_the_process_serves(harness: ActionHarness, db_url: str) -> None:
