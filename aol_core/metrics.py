@@ -68,6 +68,15 @@ def _by_status_and_type(conn: Connection) -> GaugeMetricFamily:
     gauge = GaugeMetricFamily(
         "aol_actions", "Unfinished actions by status (PENDING, RETRY, RUNNING, HELD) and type",
         labels=["status", "action_type"])
+    for (word, action_type), n in sorted(unfinished_counts(conn).items()):
+        gauge.add_metric([word, action_type], n)
+    return gauge
+
+
+def unfinished_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    """Unfinished actions by (status, type), each status through the partial index that
+    holds only it; every status of a type that has any, 0 included, so a series drops to 0
+    instead of vanishing."""
     counts: dict[tuple[str, str], int] = {
         (status, action_type): n for status, action_type, n in conn.execute(
             select(actions.c.status, actions.c.action_type, func.count())
@@ -76,13 +85,10 @@ def _by_status_and_type(conn: Connection) -> GaugeMetricFamily:
         counts.update(((word, action_type), n) for action_type, n in conn.execute(
             select(actions.c.action_type, func.count())
             .where(condition).group_by(actions.c.action_type)))
-    # every status of a type that has any, so a series drops to 0 instead of vanishing
     for action_type in {action_type for _, action_type in counts}:
         for word in (*CLAIMABLE, Status.RUNNING.value, Status.HELD.value):
             counts.setdefault((word, action_type), 0)
-    for (word, action_type), n in sorted(counts.items()):
-        gauge.add_metric([word, action_type], n)
-    return gauge
+    return counts
 
 
 def _oldest_waiting(conn: Connection, now: datetime) -> GaugeMetricFamily:
@@ -90,13 +96,20 @@ def _oldest_waiting(conn: Connection, now: datetime) -> GaugeMetricFamily:
         "aol_oldest_waiting_age_seconds",
         "How long the oldest due action of each type has waited since it became due",
         labels=["action_type"])
-    db_now: datetime = conn.execute(select(driver_for(conn).time(now))).scalar_one()
-    for action_type, since in conn.execute(
-        select(actions.c.action_type, func.min(actions.c.not_before))
-        .where(IS_CLAIMABLE, actions.c.not_before <= db_now).group_by(actions.c.action_type)
-    ):
-        gauge.add_metric([action_type], max(0.0, (db_now - since).total_seconds()))
+    for action_type, waited in sorted(oldest_waiting(conn, now).items()):
+        gauge.add_metric([action_type], waited)
     return gauge
+
+
+def oldest_waiting(conn: Connection, now: datetime) -> dict[str, float]:
+    """Seconds the oldest due action of each type has waited since it became due (types
+    with none due are absent), read through the claim index."""
+    db_now: datetime = conn.execute(select(driver_for(conn).time(now))).scalar_one()
+    return {action_type: max(0.0, (db_now - since).total_seconds())
+            for action_type, since in conn.execute(
+                select(actions.c.action_type, func.min(actions.c.not_before))
+                .where(IS_CLAIMABLE, actions.c.not_before <= db_now)
+                .group_by(actions.c.action_type))}
 
 
 def _missed_slots(conn: Connection) -> CounterMetricFamily:

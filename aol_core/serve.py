@@ -1,8 +1,9 @@
-"""``aol serve``: AOL's HTTP endpoints for orchestrators and monitoring.
+"""``aol serve``: AOL's HTTP endpoints for orchestrators, monitoring and people.
 
 * ``/healthz`` — liveness: the process serves (200, always).
 * ``/readyz`` — readiness: the checks of ``aol health``; 200, or 503 with the failed checks.
 * ``/metrics`` — the queue's gauges (:mod:`aol_core.metrics`) in the Prometheus text format.
+* ``/``, ``/actions``, ``/actions/ID`` — the read-only dashboard (:mod:`aol_core.dashboard_web`).
 
 Starlette (the ASGI toolkit) answers, uvicorn (a production ASGI server) serves; both are
 in the optional extra ``aol-core[serve]`` with ``prometheus_client``, the official client
@@ -30,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aol_core.config import Settings
+from aol_core.dashboard_web import dashboard_routes
 from aol_core.errors import ConfigError
 from aol_core.health import HealthReport, check_health
 from aol_core.metrics import queue_registry
@@ -89,8 +91,11 @@ def probes(readiness: Callable[[], HealthReport] | None, metrics: CollectorRegis
 
 def server_app(engine: Engine, registry: PluginRegistry, settings: Settings) -> Starlette:
     """The application ``aol serve`` runs."""
-    return Starlette(routes=probes(lambda: check_health(engine, registry, settings),
-                                   queue_registry(engine), settings.serve_probes_token))
+    return Starlette(routes=[
+        *probes(lambda: check_health(engine, registry, settings), queue_registry(engine),
+                settings.serve_probes_token),
+        *dashboard_routes(engine, registry, settings),
+    ])
 
 
 class HttpServer:

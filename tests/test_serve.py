@@ -4,12 +4,7 @@ SQLite and PostgreSQL; /metrics read with the Prometheus client library's own pa
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -17,23 +12,7 @@ from aol_core.testing import ActionHarness
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import WorkerIdentity, register
 from helpers import aol
-from probes import START_SECONDS, get, samples
-
-
-@contextmanager
-def served(db_url: str, **env: str) -> Iterator[str]:
-    """``aol serve`` on a free loopback port; yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aol_core.cli", "--db", db_url, "serve", "--bind", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()  # printed once bound, before serving
-        assert "listening on " in first, process.communicate(timeout=START_SECONDS)
-        yield first.split("listening on ")[1].split()[0]
-    finally:
-        process.terminate()
-        process.communicate(timeout=START_SECONDS)
+from probes import get, samples, served
 
 
 def live_worker(harness: ActionHarness) -> None:

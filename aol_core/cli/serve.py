@@ -22,7 +22,7 @@ def bind_address(text: str) -> tuple[str, int]:
 
 def register(commands: Any) -> None:
     serve = commands.add_parser(
-        "serve", help="serve /healthz, /readyz and /metrics over HTTP (aol-core[serve])")
+        "serve", help="the dashboard, /healthz, /readyz and /metrics over HTTP (aol-core[serve])")
     serve.add_argument("--bind", type=bind_address, default=bind_address(DEFAULT_BIND),
                        metavar="HOST:PORT", help=f"where to listen (default {DEFAULT_BIND}; "
                        "port 0: any free port)")
@@ -39,6 +39,7 @@ def run_serve(ctx: Context, args: argparse.Namespace) -> int:
     serve.require_safe_bind(host, ctx.settings)
     engine = ctx.existing_engine()
     server = serve.HttpServer(serve.server_app(engine, ctx.registry, ctx.settings), host, port)
-    print(f"aol serve: listening on {server.url} (/healthz, /readyz, /metrics)", flush=True)
+    print(f"aol serve: listening on {server.url} (the dashboard; /healthz, /readyz, /metrics)",
+          flush=True)
     server.run()
     return 0
