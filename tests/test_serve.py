@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -106,3 +108,29 @@ def test_a_taken_port_is_refused_in_one_line(harness: ActionHarness, db_url: str
     assert done.returncode == 1
     assert done.stderr.startswith(f"aol: error: cannot serve on 127.0.0.1:{port}: ")
     assert done.stderr.count("\n") == 1
+
+
+def without_serve_extra(*args: str) -> subprocess.CompletedProcess[str]:
+    """``aol ARGS`` in a process where the serve extra's packages cannot be imported."""
+    code = ("import sys; sys.modules['uvicorn'] = None; from aol_core.cli import main; "
+            f"sys.exit(main({list(args)!r}))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_without_the_serve_extra_serve_says_what_to_install(db_url: str) -> None:
+    done = without_serve_extra("--db", db_url, "serve")
+
+    assert done.returncode == 1
+    assert done.stderr == ("aol: error: aol serve needs the serve extra (uvicorn is missing): "
+                           "pip install 'aol-core[serve]'\n")
+
+
+def test_without_the_serve_extra_a_worker_refuses_http(harness: ActionHarness,
+                                                       db_url: str) -> None:
+    done = without_serve_extra("--db", db_url, "worker", "--burst", "--http", "127.0.0.1:0")
+
+    assert done.returncode == 1
+    assert done.stderr.endswith(
+        "aol: error: serving a worker's /metrics needs the serve extra (uvicorn is missing): "
+        "pip install 'aol-core[serve]'\n")
