@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -58,6 +58,12 @@ class Settings:
     max_artifact_bytes: int = limits.DEFAULT_MAX_ARTIFACT_BYTES
     #: ``aol health`` fails when a due action has waited longer than this
     health_max_lag: timedelta = timedelta(minutes=15)
+    #: how ``aol`` logs to stderr: ``text`` (readable lines) or ``json`` (one object a line)
+    log_format: str = "text"
+    #: bearer tokens of ``aol serve`` (never shown): may look, may also act, may probe
+    serve_read_token: str | None = field(default=None, repr=False)
+    serve_write_token: str | None = field(default=None, repr=False)
+    serve_probes_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.key_retention and self.key_retention < self.retention:
@@ -119,6 +125,15 @@ def _duration(var: str, raw: str) -> timedelta:
     return value
 
 
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(var: str, raw: str) -> str:
+        if raw.strip().lower() not in allowed:
+            raise ConfigError(f"{var} must be one of {', '.join(allowed)}, not {raw!r}")
+        return raw.strip().lower()
+
+    return parse
+
+
 def _text(var: str, raw: str) -> str:
     if not raw.strip():
         raise ConfigError(f"{var} is set but empty")
@@ -142,6 +157,10 @@ ENV_NAMES = {
     "max_payload_depth": "AOL_MAX_PAYLOAD_DEPTH",
     "max_artifact_bytes": "AOL_MAX_ARTIFACT_BYTES",
     "health_max_lag": "AOL_HEALTH_MAX_LAG",
+    "log_format": "AOL_LOG_FORMAT",
+    "serve_read_token": "AOL_SERVE_READ_TOKEN",
+    "serve_write_token": "AOL_SERVE_WRITE_TOKEN",
+    "serve_probes_token": "AOL_SERVE_PROBES_TOKEN",
 }
 
 PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -161,4 +180,8 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_payload_depth": _number(int, 1, limits.DEPTH_CEILING),
     "max_artifact_bytes": _number(int, 0),
     "health_max_lag": _duration,
+    "log_format": _choice("text", "json"),
+    "serve_read_token": _text,
+    "serve_write_token": _text,
+    "serve_probes_token": _text,
 }

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import signal
 import threading
+from contextlib import AbstractContextManager, ExitStack
 from types import FrameType
 
 from sqlalchemy import Engine
 
 from aol_core import schema
 from aol_core.config import Settings
+from aol_core.errors import AOLError
 from aol_core.plugins import PluginRegistry, load_plugins
 from aol_core.worker import Worker, WorkerOptions
 
@@ -28,6 +30,7 @@ def run_worker(
     registry: PluginRegistry | None = None,
     allow_broken_plugins: bool = False,
     handle_signals: bool = False,
+    http: tuple[str, int] | None = None,
 ) -> int:
     """Run a worker on ``engine`` in the calling thread until it stops; return its exit code.
 
@@ -37,6 +40,9 @@ def run_worker(
     ``settings`` default to the ``AOL_*`` environment and ``registry`` to the plugins it
     selects. The engine needs ``concurrency + 3`` connections (a runner thread each, the
     claim loop, the heartbeat, a spare): ``create_engine(url, pool_size=concurrency + 3)``.
+
+    With ``http`` (host, port) it serves its own ``/healthz`` and ``/metrics`` there while
+    it runs (needs ``aol-core[serve]``; see :mod:`aol_core.worker_http`).
 
     Raises :class:`~aol_core.errors.SchemaNotCurrent` before ``aol db upgrade`` has run (for
     the core or a plugin it runs) and :class:`~aol_core.errors.PluginError` for conflicting
@@ -50,9 +56,21 @@ def run_worker(
         WorkerOptions(name=name, concurrency=concurrency, proof_mode=proof_mode, burst=burst,
                       allow_broken_plugins=allow_broken_plugins),
     )
-    if not handle_signals or threading.current_thread() is not threading.main_thread():
-        return worker.run()
-    return _run_with_signals(worker)
+    with ExitStack() as serving:
+        if http is not None:
+            serving.enter_context(_serving(worker, *http))
+        if not handle_signals or threading.current_thread() is not threading.main_thread():
+            return worker.run()
+        return _run_with_signals(worker)
+
+
+def _serving(worker: Worker, host: str, port: int) -> AbstractContextManager[object]:
+    try:
+        from aol_core.worker_http import serving
+    except ImportError as exc:
+        raise AOLError(f"serving a worker's /metrics needs the serve extra ({exc.name} is "
+                       "missing): pip install 'aol-core[serve]'") from None
+    return serving(worker, host, port)
 
 
 def _run_with_signals(worker: Worker) -> int:

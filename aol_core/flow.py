@@ -240,3 +240,42 @@ def _payload(text: str, action_id: int) -> Any:
         return decode_object(text, f"payload of action {action_id}")
     except InvalidPayload:
         return None
+
+
+@dataclass(frozen=True)
+class LimitUse:
+    """How much of one limit an action's key uses now, so an operator can see why an action
+    of a limited type waits (``aol explain``)."""
+
+    limit: RateLimit | Cap
+    key: str
+    used: int
+    #: when a full rate limit lets this key start again; None for a cap or a limit not full
+    frees_at: datetime | None
+
+    @property
+    def full(self) -> bool:
+        return self.used >= self.limit.count
+
+
+def use_of(conn: Connection, action_type: str, limits: Limits, payload: Any,
+           now: datetime) -> list[LimitUse]:
+    """The use of each of ``limits`` by the key ``payload`` counts under, counted as a
+    claim counts it."""
+    found = []
+    if limits.rate is not None:
+        rate = limits.rate
+        key = key_of(rate.key, payload)
+        window = driver_for(conn).time(now, -rate.period)
+        times = list(conn.scalars(
+            select(starts.c.started_at)
+            .where(starts.c.action_type == action_type, starts.c.flow_key == key,
+                   starts.c.started_at > window)
+            .order_by(starts.c.started_at)))
+        excess = len(times) - rate.count
+        found.append(LimitUse(rate, key, len(times),
+                              times[excess] + rate.period if excess >= 0 else None))
+    if limits.cap is not None:
+        key = key_of(limits.cap.key, payload)
+        found.append(LimitUse(limits.cap, key, _running(conn, action_type)[key], None))
+    return found

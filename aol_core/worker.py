@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import version
+from typing import Protocol
 
 import sqlalchemy
 from sqlalchemy import Engine
@@ -98,6 +99,15 @@ class WorkerOptions:
     allow_broken_plugins: bool = False
 
 
+class AttemptObserver(Protocol):
+    """Told of every attempt a worker starts and finishes (its metrics, say); called from
+    the runner threads, so it must be thread-safe and quick."""
+
+    def started(self, claim: Claim) -> None: ...
+
+    def finished(self, outcome: Outcome) -> None: ...
+
+
 class Worker:
     def __init__(
         self, engine: Engine, registry: PluginRegistry, settings: Settings, options: WorkerOptions
@@ -114,6 +124,7 @@ class Worker:
             engine, {name: route.spec for name, route in registry.routes.items()},
             settings.poll_interval)
         self.dispatcher = Dispatcher(engine, registry, settings, self.name)
+        self.observer: AttemptObserver | None = None
         self.stopping = threading.Event()
         #: set once the worker is registered and about to claim (for embedding and tests)
         self.started = threading.Event()
@@ -194,7 +205,8 @@ class Worker:
         except Exception as exc:
             log.warning("could not mark the worker stopped (%s); health will see it expire", exc)
         log.info("worker %s stopped (%s): %s", self.name, self.stop_reason or "done",
-                 ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items())) or "no actions")
+                 ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items())) or "no actions",
+                 extra={"worker": self.name, "event": "stopped"})
 
     # --- the main loop ------------------------------------------------------------------
 
@@ -306,7 +318,8 @@ class Worker:
     def _rescue(self) -> None:
         for action_id, status in queue.rescue_expired(self.engine, utcnow(), self.name,
                                                       self.settings):
-            log.warning("action %s: lease expired; now %s", action_id, status)
+            log.warning("action %s: lease expired; now %s", action_id, status,
+                        extra=self._fields(action_id, "lease_expired"))
 
     def _sleep(self, seconds: float) -> None:
         """Wait for a wake-up or ``seconds``, looking for a signal every quarter second."""
@@ -392,6 +405,9 @@ class Worker:
                 started.append(held)
             if started:
                 self.busy += 1
+        if self.observer is not None:
+            for held in started:
+                self.observer.started(held.claim)
         return started
 
     def _run_group(self, candidates: list[Claim]) -> None:
@@ -430,12 +446,27 @@ class Worker:
         self.counts[word] += 1
         previous = self.handler_seconds.get(claim.action_type, outcome.seconds)
         self.handler_seconds[claim.action_type] = 0.8 * previous + 0.2 * outcome.seconds
+        if self.observer is not None:
+            self.observer.finished(outcome)
         if outcome.status is Status.SUCCESS and not log.isEnabledFor(logging.DEBUG):
             return
         level = logging.DEBUG if outcome.status is Status.SUCCESS else logging.WARNING
         log.log(level, "action %s %s attempt %s/%s: %s in %.1f ms%s", claim.id,
                 claim.action_type, claim.attempt, claim.max_attempts, word,
-                outcome.seconds * 1000, f" ({outcome.error})" if outcome.error else "")
+                outcome.seconds * 1000, f" ({outcome.error})" if outcome.error else "",
+                extra=self._fields(claim.id, word.lower().replace(" ", "_"), claim,
+                                   duration_ms=round(outcome.seconds * 1000, 3)))
+
+    def _fields(self, action_id: int, event: str, claim: Claim | None = None,
+                duration_ms: float | None = None) -> dict[str, object]:
+        """The fields of a log line about one action (see :mod:`aol_core.logformat`)."""
+        fields: dict[str, object] = {"worker": self.name, "action_id": action_id,
+                                     "event": event}
+        if claim is not None:
+            fields.update(action_type=claim.action_type, attempt=claim.attempt)
+        if duration_ms is not None:
+            fields["duration_ms"] = duration_ms
+        return fields
 
     def _summarise(self) -> None:
         """Every heartbeat with activity: what was done since the last one."""
@@ -501,7 +532,7 @@ class Worker:
         if not held.overdue_reported:
             held.overdue_reported = True
             log.warning("action %s exceeded its timeout; its lease is no longer extended",
-                        held.claim.id)
+                        held.claim.id, extra=self._fields(held.claim.id, "timeout", held.claim))
         return True
 
     # --- stopping -----------------------------------------------------------------------
@@ -545,7 +576,7 @@ class Worker:
     def _announce(self) -> None:
         s, o = self.settings, self.options
         log.info("worker %s started on %s (%s)", self.name, mask_url(self.engine.url),
-                 self.driver.name)
+                 self.driver.name, extra={"worker": self.name, "event": "started"})
         for plugin in self.registry.plugins:
             log.info("plugin %s: %s%s", plugin.label, plugin.status,
                      f" [{', '.join(plugin.action_types)}]" if plugin.action_types else

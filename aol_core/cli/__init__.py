@@ -6,7 +6,6 @@ Errors a user can fix print one line on stderr and exit 1; usage errors exit 2.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import traceback
@@ -15,17 +14,19 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import OperationalError
 
-from aol_core import limits
+from aol_core import limits, logformat
 from aol_core.cli import (
     actions,
     control,
     db,
+    explain,
     flow_limits,
     health,
     plugins,
     prune,
     scaffold,
     schedules,
+    serve,
     worker,
 )
 from aol_core.cli.common import Context
@@ -36,7 +37,7 @@ from aol_core.errors import AOLError
 from aol_core.plugins import PluginRegistry, installed_catalog
 
 COMMAND_GROUPS = (db, actions, schedules, flow_limits, worker, control, plugins, scaffold, health,
-                  prune)
+                  explain, serve, prune)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 __all__ = ["Context", "build_parser", "main"]
@@ -102,15 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser(_plugins_for_commands())
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "INFO"), stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     context: Context | None = None
     try:
         database_url = getattr(args, "db", None)
         context = Context(Settings.from_env().with_overrides(database_url=database_url))
+        logformat.configure(getattr(args, "log_level", "INFO"), context.settings.log_format)
         code: int = args.handler(context, args)
         sys.stdout.flush()  # here, where a closed pipe can still be handled
         return code

@@ -21,6 +21,7 @@ from aol_core.cli.common import (
     text_arg,
     whole_number,
 )
+from aol_core.cli.serve import bind_address
 from aol_core.config import Settings
 from aol_core.db import create_engine, require_existing_database, session_factory
 from aol_core.errors import AOLError
@@ -48,6 +49,9 @@ def register(commands: Any) -> None:
     worker.add_argument("--name", type=text_arg, help="this worker's name (default host:pid)")
     worker.add_argument("--allow-broken-plugins", action="store_true",
                         help="run the plugins that load; report the worker as degraded")
+    worker.add_argument("--http", type=bind_address, metavar="HOST:PORT",
+                        help="serve this worker's /healthz and /metrics there "
+                        "(aol-core[serve]; port 0: any free port)")
     worker.set_defaults(handler=run_worker)
 
     demo = commands.add_parser(
@@ -72,6 +76,7 @@ def run_worker(ctx: Context, args: argparse.Namespace) -> int:
             engine, burst=args.burst, proof_mode=args.proof, concurrency=args.concurrency,
             name=args.name, settings=settings, registry=ctx.registry,
             allow_broken_plugins=args.allow_broken_plugins, handle_signals=True,
+            http=args.http,
         )
     finally:
         engine.dispose()
