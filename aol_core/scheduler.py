@@ -148,7 +148,8 @@ def _advance(
         if not decided.slots:
             return []
         items = [NewAction(schedule.action_type, schedule.payload_for(slot),
-                           idempotency_key=slot_key(schedule.name, slot), not_before=slot)
+                           idempotency_key=slot_key(schedule.name, slot), not_before=slot,
+                           schedule_slot=slot)
                  for slot in decided.slots]
         try:
             with session.begin_nested():
