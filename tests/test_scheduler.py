@@ -22,6 +22,7 @@ from aol_core.health import check_health
 from aol_core.models import Action, ScheduleState
 from aol_core.plugins import PluginRegistry, load_plugins
 from aol_core.schedules import CATCH_UP_ALL_LIMIT
+from aol_core.testing import ActionHarness
 from helpers import aol
 
 START = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
@@ -302,3 +303,15 @@ def test_a_plugin_returning_something_else_than_schedules_is_broken(tmp_site: Pa
     (broken,) = registry.broken
     assert "aol_schedules returned 'acme-tick'; expected Schedule objects" in (broken.error or "")
     assert registry.schedules == {}
+
+
+def test_an_action_learns_its_schedule_slot_from_its_context(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry,
+    harness: ActionHarness,
+) -> None:
+    add(sessions, registry, action_type="TEST_SLOT", timezone="Europe/Berlin")
+    [slotted] = scheduler.tick(engine, registry, now=START + hours(1))
+    unscheduled = harness.enqueue("TEST_SLOT", {})
+    harness.run_due(action_types=["TEST_SLOT"])
+    assert harness.action(slotted.id).result == {"slot": "2026-06-01T13:00:00+00:00"}
+    assert harness.action(unscheduled).result == {"slot": None}

@@ -26,7 +26,8 @@ branch_labels = None
 depends_on = None
 
 CLAIMABLE = sa.text("status IN ('PENDING','RETRY')")
-CLAIM_COLUMNS: list[sa.TextClause | str] = ["action_type", sa.text("priority DESC"), "not_before", "id", "status"]
+CLAIM_COLUMNS: list[sa.TextClause | str] = [
+    "action_type", sa.text("priority DESC"), "not_before", "id", "status"]
 
 
 def _claim_index(columns: list[sa.TextClause | str]) -> None:
