@@ -12,11 +12,13 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core import ActionSpec, Cap, NewAction, RateLimit, enqueue_many, flow
+from aol_core.config import Settings
 from aol_core.models import Action, Status
 from aol_core.models import actions_table as actions
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
-from helpers import aol
+from aol_core.worker import Worker, WorkerOptions
+from helpers import aol, statuses
 
 
 def _enqueue(sessions: sessionmaker[Session], action_type: str, *payloads: dict[str, str]
@@ -182,3 +184,28 @@ def test_a_spec_refuses_a_rate_limit_and_a_cap_kept_by_different_fields() -> Non
     with pytest.raises(ValueError, match="share one key field"):
         ActionSpec("T", rate_limit=RateLimit(1, timedelta(seconds=1), key="account"),
                    concurrency=Cap(1, key="user"))
+
+
+def test_a_burst_worker_waits_for_the_rate_window_and_runs_every_due_action(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry,
+    settings: Settings,
+) -> None:
+    ids = _enqueue(sessions, "TEST_LIMITED_RATE", *({} for _ in range(2 * RATE.count + 1)))
+    worker = Worker(engine, registry, settings.with_overrides(poll_interval=0.05),
+                    WorkerOptions(burst=True))
+    assert worker.run() == 0
+    assert statuses(sessions) == dict.fromkeys(ids, "SUCCESS")
+
+
+def test_a_burst_worker_does_not_wait_for_actions_due_later(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry,
+    settings: Settings,
+) -> None:
+    with sessions() as session, session.begin():
+        [later] = enqueue_many(session, [NewAction("TEST_LIMITED_RATE", {},
+                                                   not_before=utcnow() + timedelta(hours=1))])
+    worker = Worker(engine, registry, settings.with_overrides(poll_interval=0.05),
+                    WorkerOptions(burst=True))
+    assert worker.run() == 0
+    assert statuses(sessions) == {later.id: "PENDING"}
+    assert "1 action(s) wait" in worker.stop_reason
