@@ -117,6 +117,7 @@ class Worker:
             engine, {name: route.spec for name, route in registry.routes.items()},
             settings.poll_interval)
         self.dispatcher = Dispatcher(engine, registry, settings, self.name)
+        self.ticker = scheduler.Ticker(engine, registry, settings)
         self.stopping = threading.Event()
         #: set once the worker is registered and about to claim (for embedding and tests)
         self.started = threading.Event()
@@ -243,7 +244,7 @@ class Worker:
             self._rescue()
             loop.last_rescue = clock
         if clock - loop.last_tick >= SCHEDULE_TICK_SECONDS:
-            scheduler.tick(self.engine, self.registry, settings=settings)
+            self.ticker.tick()
             loop.last_tick = clock
         if clock - loop.last_prune >= PRUNE_EVERY_SECONDS:
             pruned = pruning.prune_if_my_turn(
