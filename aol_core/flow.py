@@ -21,6 +21,9 @@ write lock on SQLite), so counting and claiming are one step on every machine.
   gets it stored, so later claims skip it in SQL too: at most :data:`CANDIDATES` such actions
   are looked at per claim, each once.
 * A limit on the whole type that is reached skips the type without reading its actions.
+* A worker whose claim of a limited type found nothing to start leaves that type alone for
+  a poll interval (:meth:`FlowControl.claim`), so a backlog held back by its limits is read
+  once an interval, however often the worker claims other types.
 * An action over a limit is simply not claimed: it stays waiting, uses no attempt, is no
   failure.
 
@@ -140,6 +143,9 @@ class FlowControl:
         self.refresh_seconds = refresh_seconds
         self._limits: dict[str, Limits] = {}
         self._read_at: float | None = None
+        #: types whose last claim found nothing they may start, and until when (monotonic)
+        #: this worker does not look at them again
+        self._quiet_until: dict[str, float] = {}
 
     def limited(self) -> dict[str, Limits]:
         """This worker's types that have limits, with them."""
@@ -155,14 +161,26 @@ class FlowControl:
 
     def claim(self, *, worker: str, limit: int, lease_seconds: float,
               now: datetime) -> list[Claim]:
-        """Claim up to ``limit`` due actions of the limited types, within their limits."""
+        """Claim up to ``limit`` due actions of the limited types, within their limits.
+
+        A type whose claim found nothing to start is left alone for a refresh interval (the
+        poll interval): a claim that skips a long backlog of keys at their limit reads all
+        of it, and a worker busy with other types claims many times a second, so that
+        backlog costs one such read per interval, not one per claim. An action of a limited
+        type may so wait up to a poll interval longer."""
         claims: list[Claim] = []
+        clock = time.monotonic()
         for action_type, limits in self.limited().items():
             if len(claims) >= limit:
                 break
-            claims += claim_type(self.engine, action_type, limits, worker=worker,
-                                 limit=limit - len(claims), lease_seconds=lease_seconds,
-                                 now=now)
+            if self._quiet_until.get(action_type, clock) > clock:
+                continue
+            taken = claim_type(self.engine, action_type, limits, worker=worker,
+                               limit=limit - len(claims), lease_seconds=lease_seconds,
+                               now=now)
+            if not taken:
+                self._quiet_until[action_type] = clock + self.refresh_seconds
+            claims += taken
         return sorted(claims, key=lambda c: c.sort_key)
 
 

@@ -209,3 +209,20 @@ def test_a_burst_worker_does_not_wait_for_actions_due_later(
     assert worker.run() == 0
     assert statuses(sessions) == {later.id: "PENDING"}
     assert "1 action(s) wait" in worker.stop_reason
+
+
+def test_a_worker_looks_at_a_limited_type_that_had_nothing_to_start_again_after_its_interval(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry
+) -> None:
+    specs = {name: route.spec for name, route in registry.routes.items()}
+    patient = flow.FlowControl(engine, specs, refresh_seconds=3600)
+    eager = flow.FlowControl(engine, specs, refresh_seconds=0)
+
+    def claim(control: flow.FlowControl) -> list[int]:
+        return [c.id for c in control.claim(worker="w", limit=10, lease_seconds=60,
+                                            now=utcnow())]
+
+    assert claim(patient) == []  # nothing due: a backlog would have been read once
+    [due] = _enqueue(sessions, "TEST_LIMITED_CAP", {})
+    assert claim(patient) == []  # not looked at again within its interval
+    assert claim(eager) == [due]
