@@ -22,8 +22,9 @@ write lock on SQLite), so counting and claiming are one step on every machine.
   are looked at per claim, each once.
 * A limit on the whole type that is reached skips the type without reading its actions.
 * A worker whose claim of a limited type found nothing to start leaves that type alone for
-  a poll interval (:meth:`FlowControl.claim`), so a backlog held back by its limits is read
-  once an interval, however often the worker claims other types.
+  a poll interval, or longer after a slow claim (:meth:`FlowControl.claim`), so a backlog
+  held back by its limits costs a bounded share of the worker's time, however often it
+  claims other types.
 * An action over a limit is simply not claimed: it stays waiting, uses no attempt, is no
   failure.
 
@@ -60,6 +61,13 @@ from aol_core.timeutil import utcnow
 #: due actions of a limited type looked at per claim, in claim order, after those of keys at
 #: their limit are skipped
 CANDIDATES = 200
+#: a limited type whose claim found nothing to start is left alone at least this many times
+#: as long as that claim took: looking at a backlog held back by its limits then costs a
+#: worker about 2 % of its time, however large the backlog ...
+QUIET_FACTOR = 50
+#: ... but never longer than this many seconds (a claim that waited long for the type's lock
+#: says nothing about the backlog)
+QUIET_LIMIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -164,22 +172,26 @@ class FlowControl:
         """Claim up to ``limit`` due actions of the limited types, within their limits.
 
         A type whose claim found nothing to start is left alone for a refresh interval (the
-        poll interval): a claim that skips a long backlog of keys at their limit reads all
-        of it, and a worker busy with other types claims many times a second, so that
-        backlog costs one such read per interval, not one per claim. An action of a limited
-        type may so wait up to a poll interval longer."""
+        poll interval), or :data:`QUIET_FACTOR` times as long as that claim took if longer
+        (at most :data:`QUIET_LIMIT_SECONDS`): a claim that skips a long backlog of keys at
+        their limit reads all of it, and a worker busy with other types claims many times a
+        second, so that backlog costs a bounded share of the worker's time, not one read per
+        claim. An action of a limited type may so wait that much longer to start."""
         claims: list[Claim] = []
-        clock = time.monotonic()
         for action_type, limits in self.limited().items():
             if len(claims) >= limit:
                 break
+            clock = time.monotonic()
             if self._quiet_until.get(action_type, clock) > clock:
                 continue
             taken = claim_type(self.engine, action_type, limits, worker=worker,
                                limit=limit - len(claims), lease_seconds=lease_seconds,
                                now=now)
             if not taken:
-                self._quiet_until[action_type] = clock + self.refresh_seconds
+                took = time.monotonic() - clock
+                quiet = min(max(self.refresh_seconds, QUIET_FACTOR * took),
+                            QUIET_LIMIT_SECONDS)
+                self._quiet_until[action_type] = clock + quiet
             claims += taken
         return sorted(claims, key=lambda c: c.sort_key)
 
