@@ -50,9 +50,12 @@ def timed_enqueue(db: Fresh, n: int) -> float:
         engine.dispose()
 
 
-def limited_actions(n: int, accounts: int) -> list[NewAction]:
-    """``n`` BENCH_LIMITED actions, spread evenly over ``accounts`` keys."""
-    return [NewAction(BENCH_LIMITED, {"n": i, "account": i % accounts}) for i in range(n)]
+def limited_actions(n: int, accounts: int, due: bool = True) -> list[NewAction]:
+    """``n`` BENCH_LIMITED actions, spread evenly over ``accounts`` keys, due now or in a
+    day."""
+    later = None if due else datetime.now(UTC) + timedelta(days=1)
+    return [NewAction(BENCH_LIMITED, {"n": i, "account": i % accounts}, not_before=later)
+            for i in range(n)]
 
 
 def fill(db: Fresh, n: int, items: list[NewAction] | None = None) -> None:

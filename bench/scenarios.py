@@ -255,22 +255,27 @@ def history_label(n: int, old: int) -> str:
 def limited_backlog(target: Target, plan: Plan) -> list[Sample]:
     """One worker drains unrestricted actions, alone and with a backlog of rate-limited
     actions waiting (enqueued first, every key at its limit): the backlog must not slow it.
-    Both drains use a waiting (not ``--burst``) worker, which a due backlog does not stop."""
+    The drains use a waiting (not ``--burst``) worker, which a due backlog does not stop.
+    The control has the same backlog not yet due: the same table, but nothing for the
+    limited type's claim to look at, which tells a table-size effect from flow control's."""
     n, m = plan.sizes.drain, plan.sizes.limited_backlog
     floor_seconds = _floor_drain(target, n, 1)
+    label = f"{drain_label(n, 1)} unrestricted"
     return [
-        Sample(f"{drain_label(n, 1)} unrestricted, no limited backlog", "actions/s",
+        Sample(f"{label}, no limited backlog", "actions/s",
                n / _drain_beside(target, n, 0), n / floor_seconds),
-        Sample(f"{drain_label(n, 1)} unrestricted, {k(m)} rate-limited waiting", "actions/s",
+        Sample(f"{label}, {k(m)} rate-limited waiting", "actions/s",
                n / _drain_beside(target, n, m), n / floor_seconds),
+        Sample(f"{label}, {k(m)} rate-limited due tomorrow (control)", "actions/s",
+               n / _drain_beside(target, n, m, due=False), n / floor_seconds),
     ]
 
 
-def _drain_beside(target: Target, n: int, limited: int) -> float:
+def _drain_beside(target: Target, n: int, limited: int, due: bool = True) -> float:
     """Seconds a waiting worker takes to run ``n`` BENCH_NOOP actions enqueued after
-    ``limited`` BENCH_LIMITED ones."""
+    ``limited`` BENCH_LIMITED ones (due now, or tomorrow)."""
     db = target.fresh()
-    data.fill(db, limited, data.limited_actions(limited, LIMITED_ACCOUNTS))
+    data.fill(db, limited, data.limited_actions(limited, LIMITED_ACCOUNTS, due))
     data.fill(db, n)
     since = datetime.now(UTC)
     worker = procs.start_worker(db, burst=False, tag="beside")
