@@ -10,6 +10,7 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aol_core import limits
 from aol_core.errors import InvalidPayload
@@ -66,6 +67,9 @@ class ActionContext:
     logs: list[LogEntry] = field(default_factory=list)
     artifacts: dict[str, PendingArtifact] = field(default_factory=dict)
     max_artifact_bytes: int = limits.DEFAULT_MAX_ARTIFACT_BYTES
+    #: the slot (an aware UTC datetime) of the schedule that enqueued the action, so a
+    #: weekly summary knows its week; None for an action no schedule enqueued
+    slot: datetime | None = None
     #: set by the worker when the action is no longer this attempt's (see ``cancelled``);
     #: None where nobody watches (actions sharing a transaction are too quick to need it)
     cancel_signal: threading.Event | None = field(default=None, repr=False)

@@ -191,7 +191,8 @@ class Dispatcher:
     def _context(self, claim: Claim, cancelled: threading.Event | None = None) -> ActionContext:
         return ActionContext(claim.id, claim.action_type, claim.attempt, claim.max_attempts,
                              claim.idempotency_key, self.worker, cancel_signal=cancelled,
-                             max_artifact_bytes=self.settings.max_artifact_bytes)
+                             max_artifact_bytes=self.settings.max_artifact_bytes,
+                             slot=claim.schedule_slot)
 
     def _call(
         self, session: Session, claim: Claim, proof_mode: bool, context: ActionContext

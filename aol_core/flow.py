@@ -10,11 +10,23 @@ write lock on SQLite), so counting and claiming are one step on every machine.
   starts are later than ``t - period``, so no window of that length ever holds more.
 * A concurrency cap counts the actions of its key that are RUNNING (claimed and not settled,
   including those claimed ahead and not yet started by their worker).
-* A per-key limit reads its payload field at claim time; an action without the field shares
-  the key of every other action without it.
+* A per-key limit keeps its count per value of a payload field; an action without the field
+  shares the key of every other action without it. Enqueue writes each action's key into
+  ``aol_actions.flow_key`` (from the field its type declares), which the claim index holds,
+  so a claim skips the keys at their limit in SQL: however many actions of a full key wait
+  ahead, the actions of other keys behind them are claimed.
+* Every action a claim looks at has its key computed again from its payload with the field
+  in force. One whose stored key differs (enqueued before the key column existed, or while
+  an operator's override keys the type by another field) is checked by the computed key and
+  gets it stored, so later claims skip it in SQL too: at most :data:`CANDIDATES` such actions
+  are looked at per claim, each once.
+* A limit on the whole type that is reached skips the type without reading its actions.
+* A worker whose claim of a limited type found nothing to start leaves that type alone for
+  a poll interval, or longer after a slow claim (:meth:`FlowControl.claim`), so a backlog
+  held back by its limits costs a bounded share of the worker's time, however often it
+  claims other types.
 * An action over a limit is simply not claimed: it stays waiting, uses no attempt, is no
-  failure. Only the first :data:`CANDIDATES` due actions of a type are looked at per claim,
-  so keys further back wait until those ahead are claimed.
+  failure.
 
 Operators' overrides (``aol limits set``) live in ``aol_flow_limits``; an override replaces
 both declared limits of its type, and every worker reads them again each poll interval.
@@ -22,6 +34,8 @@ both declared limits of its type, and every worker reads them again each poll in
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -29,23 +43,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Text, cast, delete, func, insert, select, update
+from sqlalchemy import Engine, Text, bindparam, cast, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
 from aol_core.drivers import driver_for
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, Claim, claimed, claims_from
 from aol_core.errors import InvalidPayload
-from aol_core.limits import decode_object
+from aol_core.limits import MAX_KEY_CHARS, decode_object
 from aol_core.models import IS_CLAIMABLE, IS_RUNNING
 from aol_core.models import actions_table as actions
 from aol_core.models import flow_limits_table as flow_limits
 from aol_core.models import flow_starts_table as starts
-from aol_core.specs import ActionSpec, Cap, RateLimit
+from aol_core.specs import ActionSpec, Cap, RateLimit, key_field
 from aol_core.timeutil import utcnow
 
-#: due actions of a limited type looked at per claim, in claim order
+#: due actions of a limited type looked at per claim, in claim order, after those of keys at
+#: their limit are skipped
 CANDIDATES = 200
+#: a limited type whose claim found nothing to start is left alone at least this many times
+#: as long as that claim took: looking at a backlog held back by its limits then costs a
+#: worker about 2 % of its time, however large the backlog ...
+QUIET_FACTOR = 50
+#: ... but never longer than this many seconds (a claim that waited long for the type's lock
+#: says nothing about the backlog)
+QUIET_LIMIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,11 @@ class Limits:
 
     def __bool__(self) -> bool:
         return self.rate is not None or self.cap is not None
+
+    @property
+    def key_field(self) -> str | None:
+        """The payload field the per-key limits are kept by (the key ``flow_key`` holds)."""
+        return key_field(self.rate, self.cap)
 
 
 @dataclass(frozen=True)
@@ -124,6 +151,9 @@ class FlowControl:
         self.refresh_seconds = refresh_seconds
         self._limits: dict[str, Limits] = {}
         self._read_at: float | None = None
+        #: types whose last claim found nothing they may start, and until when (monotonic)
+        #: this worker does not look at them again
+        self._quiet_until: dict[str, float] = {}
 
     def limited(self) -> dict[str, Limits]:
         """This worker's types that have limits, with them."""
@@ -139,23 +169,57 @@ class FlowControl:
 
     def claim(self, *, worker: str, limit: int, lease_seconds: float,
               now: datetime) -> list[Claim]:
-        """Claim up to ``limit`` due actions of the limited types, within their limits."""
+        """Claim up to ``limit`` due actions of the limited types, within their limits.
+
+        A type whose claim found nothing to start is left alone for a refresh interval (the
+        poll interval), or :data:`QUIET_FACTOR` times as long as that claim took if longer
+        (at most :data:`QUIET_LIMIT_SECONDS`): a claim that skips a long backlog of keys at
+        their limit reads all of it, and a worker busy with other types claims many times a
+        second, so that backlog costs a bounded share of the worker's time, not one read per
+        claim. An action of a limited type may so wait that much longer to start."""
         claims: list[Claim] = []
         for action_type, limits in self.limited().items():
             if len(claims) >= limit:
                 break
-            claims += claim_type(self.engine, action_type, limits, worker=worker,
-                                 limit=limit - len(claims), lease_seconds=lease_seconds,
-                                 now=now)
+            clock = time.monotonic()
+            if self._quiet_until.get(action_type, clock) > clock:
+                continue
+            taken = claim_type(self.engine, action_type, limits, worker=worker,
+                               limit=limit - len(claims), lease_seconds=lease_seconds,
+                               now=now)
+            if not taken:
+                took = time.monotonic() - clock
+                quiet = min(max(self.refresh_seconds, QUIET_FACTOR * took),
+                            QUIET_LIMIT_SECONDS)
+                self._quiet_until[action_type] = clock + quiet
+            claims += taken
         return sorted(claims, key=lambda c: c.sort_key)
 
 
 def key_of(field: str | None, payload: Any) -> str:
-    """The key an action counts under for a limit keyed by ``field`` ('' for none)."""
+    """The key an action counts under for a limit keyed by ``field`` ('' for none): the
+    field's name and value (a string as it is, anything else as JSON), or its SHA-256 when
+    that is longer than the key columns."""
     if field is None:
         return ""
     value = payload.get(field) if isinstance(payload, dict) else None
-    return f"{field}={value}"
+    shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    key = f"{field}={shown}"
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "backslashreplace")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One limit at claim time: its key field, its bound, and how much is used per key."""
+
+    field: str | None
+    bound: int
+    used: Counter[str]
+
+    def full(self, key: str) -> bool:
+        return self.used[key] >= self.bound
 
 
 def claim_type(engine: Engine, action_type: str, limits: Limits, *, worker: str, limit: int,
@@ -166,29 +230,40 @@ def claim_type(engine: Engine, action_type: str, limits: Limits, *, worker: str,
         driver.lock_flow(conn, action_type)
         db_now = driver.time(now)
         rate, cap = limits.rate, limits.cap
-        # each limit: its key field, its bound, and how much of it is used per key
-        checks: list[tuple[str | None, int, Counter[str]]] = []
+        checks: list[_Check] = []
         if rate is not None:
-            checks.append((rate.key, rate.count,
-                           _started_since(conn, action_type, driver.time(now, -rate.period))))
+            checks.append(_Check(rate.key, rate.count,
+                                 _started_since(conn, action_type, driver.time(now, -rate.period))))
         if cap is not None:
-            checks.append((cap.key, cap.count, _running(conn, action_type)))
+            checks.append(_Check(cap.key, cap.count, _running(conn, action_type)))
+        if any(check.field is None and check.full("") for check in checks):
+            return []  # the whole type is at its limit
+        field = limits.key_field
+        full = sorted({key for check in checks if field is not None and check.field == field
+                       for key in check.used if check.full(key)})
+        due = (select(actions.c.id, actions.c.flow_key,
+                      cast(actions.c.payload, Text).label("payload"))
+               .where(actions.c.action_type == action_type, IS_CLAIMABLE,
+                      actions.c.not_before <= db_now))
+        if full:  # a key enqueued under another field, or none, is checked below
+            due = due.where(or_(actions.c.flow_key.is_(None), actions.c.flow_key.not_in(full)))
         chosen: dict[int, set[str]] = {}
-        for row in conn.execute(
-            select(actions.c.id, cast(actions.c.payload, Text).label("payload"))
-            .where(actions.c.action_type == action_type, IS_CLAIMABLE,
-                   actions.c.not_before <= db_now)
-            .order_by(*CLAIM_ORDER).limit(CANDIDATES)
-        ):
+        rekeyed: list[dict[str, Any]] = []
+        for row in conn.execute(due.order_by(*CLAIM_ORDER).limit(CANDIDATES)):
             if len(chosen) >= limit:
                 break
             payload = _payload(row.payload, row.id)
-            keys = [key_of(field, payload) for field, _, _ in checks]
-            if any(used[key] >= bound for key, (_, bound, used) in zip(keys, checks, strict=True)):
+            keys = [key_of(check.field, payload) for check in checks]
+            if field is not None and row.flow_key != (key := key_of(field, payload)):
+                rekeyed.append({"b_id": row.id, "b_key": key})
+            if any(check.full(key) for key, check in zip(keys, checks, strict=True)):
                 continue
-            for key, (_, _, used) in zip(keys, checks, strict=True):
-                used[key] += 1
+            for key, check in zip(keys, checks, strict=True):
+                check.used[key] += 1
             chosen[row.id] = set(keys)
+        if rekeyed:
+            conn.execute(update(actions).where(actions.c.id == bindparam("b_id"))
+                         .values(flow_key=bindparam("b_key")), rekeyed)
         if not chosen:
             return []
         rows = conn.execute(

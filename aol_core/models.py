@@ -115,6 +115,11 @@ class Action(Base):
     result: Mapped[Any | None] = mapped_column(JSONValue)
     #: True forces proof mode for this action whatever the worker and global flags say
     proof_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the key its type's per-key limit counts it under (see ``aol_core.flow``), None when
+    #: the type had no per-key limit at enqueue
+    flow_key: Mapped[str | None] = mapped_column(String(255))
+    #: the slot of the schedule that enqueued it (``context.slot``), None for other actions
+    schedule_slot: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
@@ -128,7 +133,8 @@ class Action(Base):
         CheckConstraint("max_attempts >= 1", name="max_attempts"),
         # A claim reads this index in claim order, one action type at a time, so a backlog
         # of other types is never walked; finished history never enters it. With the status
-        # last, it alone answers how many wait, by type and status.
+        # after the order, it alone answers how many wait, by type and status; with the flow
+        # key last, a limited type's claim skips the keys at their limit without the table.
         Index(
             "ix_aol_actions_claim",
             "action_type",
@@ -136,6 +142,7 @@ class Action(Base):
             "not_before",
             "id",
             "status",
+            "flow_key",
             sqlite_where=text("status IN ('PENDING','RETRY')"),
             postgresql_where=text("status IN ('PENDING','RETRY')"),
         ),
@@ -217,6 +224,8 @@ class Control(Base):
     #: when a worker last took its turn to prune (on the database's clock), so one worker
     #: prunes per period
     last_pruned_at: Mapped[datetime | None]
+    #: counts changes to operators' schedules, so workers re-read them only when it moves
+    schedules_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 

@@ -46,6 +46,7 @@ from aol_core.errors import (
     InvalidTransition,
     UnknownActionType,
 )
+from aol_core.flow import key_of as flow_key_of
 from aol_core.models import (
     CLAIMABLE,
     FINISHED,
@@ -84,6 +85,8 @@ class NewAction:
     priority: int = 0
     max_attempts: int | None = None
     proof_mode: bool = False
+    #: the slot of the schedule enqueuing it (``context.slot``)
+    schedule_slot: datetime | None = None
 
 
 class Enqueued(NamedTuple):
@@ -199,6 +202,7 @@ def _row(
         raise InvalidPayload(f"max_attempts must be at least 1, not {max_attempts}")
     # None: due at once, on the clock the driver keeps due times by
     not_before = None if item.not_before is None else require_aware(item.not_before, "not_before")
+    key_field = spec.flow_key_field if spec is not None else None
     return {
         "action_type": item.action_type,
         "payload": payload,
@@ -210,6 +214,9 @@ def _row(
         "not_before": not_before,
         "fencing_token": 0,
         "proof_mode": bool(item.proof_mode),
+        "flow_key": None if key_field is None else flow_key_of(key_field, item.payload),
+        "schedule_slot": None if item.schedule_slot is None
+        else require_aware(item.schedule_slot, "schedule_slot"),
         "created_at": now,
         "updated_at": now,
     }

@@ -10,6 +10,9 @@ and nothing held between ticks, and each slot is still enqueued exactly once:
   each slot lies in exactly one of them. A tick that lost the race changes nothing. The
   slot's idempotency key (schedule name and slot) is a second guard: enqueuing it again
   would find the action already there.
+
+Ticks compare slots with the database's clock on PostgreSQL (see :func:`database_now`), like
+due times and leases, so a worker whose clock is off neither enqueues slots early nor late.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aol_core.config import Settings
+from aol_core.drivers import driver_for
 from aol_core.errors import AOLError, InvalidSchedule, ScheduleNotFound
 from aol_core.models import ScheduleDefinition
+from aol_core.models import control_table as control
 from aol_core.models import schedule_state_table as states
 from aol_core.models import schedules_table as definitions
 from aol_core.plugins import PluginRegistry
@@ -76,10 +81,37 @@ def plan(schedule: Schedule, covered_until: datetime, now: datetime) -> Plan | N
 
 def declared(conn: Connection, registry: PluginRegistry) -> list[Schedule]:
     """The plugins' schedules, then the operators' (a plugin's name takes precedence)."""
-    operator = [_from_row(row) for row in conn.execute(select(definitions)
-                                                        .order_by(definitions.c.name))]
+    return _with_plugins(registry, _operator_schedules(conn))
+
+
+def _operator_schedules(conn: Connection) -> list[Schedule]:
+    return [_from_row(row) for row in conn.execute(select(definitions)
+                                                    .order_by(definitions.c.name))]
+
+
+def _with_plugins(registry: PluginRegistry, operator: list[Schedule]) -> list[Schedule]:
     return [*registry.schedules.values(),
             *(s for s in operator if s.name not in registry.schedules)]
+
+
+def database_now(conn: Connection) -> datetime:
+    """Now on the clock due times and leases are kept by (see ``Driver.time``): the
+    database's on PostgreSQL, so workers whose clocks disagree tick the same slots at the
+    same moment; this machine's on SQLite; the test kit's fixed clock while one is set."""
+    now: datetime = conn.execute(select(driver_for(conn).time(utcnow()))).scalar_one()
+    return now
+
+
+def _version(conn: Connection) -> int:
+    """How many times operators' schedules changed (added or removed)."""
+    return int(conn.execute(select(control.c.schedules_version)
+                            .where(control.c.id == 1)).scalar_one())
+
+
+def _changed(conn: Connection) -> None:
+    """Count a change to operators' schedules, so every worker reads them again."""
+    conn.execute(update(control).where(control.c.id == 1)
+                 .values(schedules_version=control.c.schedules_version + 1))
 
 
 def _from_row(row: Any) -> Schedule:
@@ -89,29 +121,58 @@ def _from_row(row: Any) -> Schedule:
                     source="operator")
 
 
+class Ticker:
+    """Ticks the schedules for one worker, about once a second.
+
+    Keeps operators' schedule definitions between ticks and reads them again only when
+    ``aol_control.schedules_version`` moved (``aol schedules add`` and ``remove`` move it), so
+    a tick with nothing due is two small reads whatever the number of schedules, and a
+    schedule an operator adds while workers run is ticked from their next tick on.
+    """
+
+    def __init__(self, engine: Engine, registry: PluginRegistry,
+                 settings: Settings | None = None) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.settings = settings
+        self._operator: list[Schedule] = []
+        self._version: int | None = None
+
+    def _schedules(self, conn: Connection) -> list[Schedule]:
+        version = _version(conn)  # read first: a change after it shows at the next tick
+        if version != self._version:
+            self._operator, self._version = _operator_schedules(conn), version
+        return _with_plugins(self.registry, self._operator)
+
+    def tick(self, now: datetime | None = None) -> list[Enqueued]:
+        """Enqueue the due slots of every schedule whose action type the registry runs.
+
+        ``now`` is injectable for tests; by default the clock of :func:`database_now`.
+        """
+        routes = self.registry.routes
+        with self.engine.connect() as conn:
+            now = database_now(conn) if now is None else require_aware(now, "now")
+            runnable = [s for s in self._schedules(conn) if s.action_type in routes]
+            found = {row.name: row for row in conn.execute(select(states))} if runnable else {}
+        enqueued: list[Enqueued] = []
+        for schedule in runnable:
+            state = found.get(schedule.name)
+            if state is None:
+                _start(self.engine, schedule.name, now)
+                continue
+            decided = None if state.paused else plan(schedule, state.covered_until, now)
+            if decided is not None:
+                enqueued += _advance(self.engine, self.registry, self.settings, schedule,
+                                     state.covered_until, decided, now)
+        return enqueued
+
+
 def tick(
     engine: Engine, registry: PluginRegistry, *, now: datetime | None = None,
     settings: Settings | None = None,
 ) -> list[Enqueued]:
-    """Enqueue the due slots of every schedule whose action type ``registry`` runs.
-
-    Cheap when nothing is due: two reads and no write. ``now`` is injectable for tests.
-    """
-    now = utcnow() if now is None else require_aware(now, "now")
-    with engine.connect() as conn:
-        runnable = [s for s in declared(conn, registry) if s.action_type in registry.routes]
-        found = {row.name: row for row in conn.execute(select(states))} if runnable else {}
-    enqueued: list[Enqueued] = []
-    for schedule in runnable:
-        state = found.get(schedule.name)
-        if state is None:
-            _start(engine, schedule.name, now)
-            continue
-        decided = None if state.paused else plan(schedule, state.covered_until, now)
-        if decided is not None:
-            enqueued += _advance(engine, registry, settings, schedule, state.covered_until,
-                                 decided, now)
-    return enqueued
+    """One tick with nothing kept from earlier ones (see :class:`Ticker`)."""
+    return Ticker(engine, registry, settings).tick(now)
 
 
 def _start(engine: Engine, name: str, now: datetime) -> None:
@@ -148,7 +209,8 @@ def _advance(
         if not decided.slots:
             return []
         items = [NewAction(schedule.action_type, schedule.payload_for(slot),
-                           idempotency_key=slot_key(schedule.name, slot), not_before=slot)
+                           idempotency_key=slot_key(schedule.name, slot), not_before=slot,
+                           schedule_slot=slot)
                  for slot in decided.slots]
         try:
             with session.begin_nested():
@@ -204,9 +266,10 @@ def statuses(conn: Connection, registry: PluginRegistry, now: datetime) -> list[
 
 def add_schedule(
     session: Session, schedule: Schedule, registry: PluginRegistry, now: datetime | None = None
-) -> None:
-    """Store an operator's schedule; its first slot is the first one after ``now``."""
-    now = utcnow() if now is None else now
+) -> datetime:
+    """Store an operator's schedule and return its first slot: the first one after ``now``
+    (by default the clock of :func:`database_now`)."""
+    now = database_now(session.connection()) if now is None else now
     existing = session.get(ScheduleDefinition, schedule.name)
     if schedule.name in registry.schedules or existing is not None:
         raise InvalidSchedule(f"a schedule named {schedule.name} exists already")
@@ -220,6 +283,8 @@ def add_schedule(
     conn = session.connection()
     conn.execute(delete(states).where(states.c.name == schedule.name))  # a removed namesake's
     conn.execute(insert(states).values(_fresh_state(schedule.name, now)))
+    _changed(conn)
+    return schedule.next_slot(now)
 
 
 def set_paused(
@@ -228,7 +293,7 @@ def set_paused(
 ) -> None:
     """Pause or resume a schedule. Slots while paused are skipped on purpose, not missed:
     a resumed schedule starts with the first slot after ``now``."""
-    now = utcnow() if now is None else now
+    now = database_now(session.connection()) if now is None else now
     _require_known(session, name, registry)
     conn = session.connection()
     values: dict[str, Any] = {"paused": paused, "updated_at": now}
@@ -248,6 +313,7 @@ def remove_schedule(session: Session, name: str, registry: PluginRegistry) -> No
     conn = session.connection()
     conn.execute(delete(definitions).where(definitions.c.name == name))
     conn.execute(delete(states).where(states.c.name == name))
+    _changed(conn)
 
 
 def _require_known(session: Session, name: str, registry: PluginRegistry) -> None:

@@ -41,6 +41,12 @@ class Cap:
             raise ValueError("a concurrency cap needs a count of at least 1")
 
 
+def key_field(rate: RateLimit | None, cap: Cap | None) -> str | None:
+    """The payload field of the first of these limits kept per key, None if neither is."""
+    return next((limit.key for limit in (rate, cap) if limit is not None and limit.key),
+                None)
+
+
 @dataclass(frozen=True)
 class ActionSpec:
     """An action type a plugin handles.
@@ -71,6 +77,18 @@ class ActionSpec:
     share_transaction: bool = False
     rate_limit: RateLimit | None = None
     concurrency: Cap | None = None
+
+    def __post_init__(self) -> None:
+        keys = {limit.key for limit in (self.rate_limit, self.concurrency)
+                if limit is not None and limit.key is not None}
+        if len(keys) > 1:  # an action carries one flow key (see aol_core.flow)
+            raise ValueError(f"{self.name}: a rate limit and a concurrency cap kept per key "
+                             f"share one key field, not {' and '.join(sorted(keys))}")
+
+    @property
+    def flow_key_field(self) -> str | None:
+        """The payload field its per-key limits are kept by, None without one."""
+        return key_field(self.rate_limit, self.concurrency)
 
     @cached_property
     def validator(self) -> Validator | None:

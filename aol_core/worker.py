@@ -12,7 +12,10 @@ nothing else, and a claim that has not started within a third of a lease is hand
 rather than renewed, so another worker can take it.
 
 Stopping (signal, kill switch, ``--burst`` out of work) stops claiming, hands back claimed
-actions that had not started, and lets running ones finish within the grace period.
+actions that had not started, and lets running ones finish within the grace period. A
+``--burst`` worker is out of work once none of its types has an action due: due actions held
+back by a rate limit or concurrency cap keep it waiting, as they become claimable by
+themselves; actions due later (RETRY backoff, scheduled) do not.
 """
 
 from __future__ import annotations
@@ -125,6 +128,7 @@ class Worker:
             settings.poll_interval)
         self.dispatcher = Dispatcher(engine, registry, settings, self.name)
         self.observer: AttemptObserver | None = None
+        self.ticker = scheduler.Ticker(engine, registry, settings)
         self.stopping = threading.Event()
         #: set once the worker is registered and about to claim (for embedding and tests)
         self.started = threading.Event()
@@ -252,7 +256,7 @@ class Worker:
             self._rescue()
             loop.last_rescue = clock
         if clock - loop.last_tick >= SCHEDULE_TICK_SECONDS:
-            scheduler.tick(self.engine, self.registry, settings=settings)
+            self.ticker.tick()
             loop.last_tick = clock
         if clock - loop.last_prune >= PRUNE_EVERY_SECONDS:
             pruned = pruning.prune_if_my_turn(
@@ -272,10 +276,20 @@ class Worker:
         loop.idle = not self._claim(limit, loop.idle)
         if not loop.idle:
             return
-        if self.options.burst and nothing_running:
+        if self.options.burst and nothing_running and not self._held_back():
             self.request_stop(self._nothing_due())
             return
         self._sleep(settings.poll_interval)
+
+    def _held_back(self) -> bool:
+        """Whether actions of limited types are due but over their limits: a burst worker
+        waits for them (for the rate window to move on, or running ones to settle) rather
+        than stop, since they will become claimable without anyone acting."""
+        limited = sorted(self.flow.limited())
+        if not limited:
+            return False
+        with self.engine.connect() as conn:
+            return queue.has_due(conn, limited, utcnow())
 
     def _nothing_due(self) -> str:
         """Why a burst worker stops: nothing due, and what waits to become due."""

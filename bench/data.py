@@ -15,6 +15,7 @@ from bench.databases import Fresh
 
 BENCH_PLUGIN = "aol-bench-plugin"
 BENCH_NOOP = "BENCH_NOOP"
+BENCH_LIMITED = "BENCH_LIMITED"
 #: actions per transaction when filling a queue for a drain
 FILL_CHUNK = 10_000
 
@@ -49,15 +50,25 @@ def timed_enqueue(db: Fresh, n: int) -> float:
         engine.dispose()
 
 
-def fill(db: Fresh, n: int) -> None:
-    """Enqueue ``n`` BENCH_NOOP actions through ``enqueue_many``, a chunk per transaction."""
+def limited_actions(n: int, accounts: int, due: bool = True) -> list[NewAction]:
+    """``n`` BENCH_LIMITED actions, spread evenly over ``accounts`` keys, due now or in a
+    day."""
+    later = None if due else datetime.now(UTC) + timedelta(days=1)
+    return [NewAction(BENCH_LIMITED, {"n": i, "account": i % accounts}, not_before=later)
+            for i in range(n)]
+
+
+def fill(db: Fresh, n: int, items: list[NewAction] | None = None) -> None:
+    """Enqueue ``items`` (by default ``n`` BENCH_NOOP actions) through ``enqueue_many``, a
+    chunk per transaction."""
     registry, settings = catalog(), Settings()
     engine = create_engine(db.url)
     sessions = session_factory(engine)
+    items = new_actions(n) if items is None else items
     try:
-        for start in range(0, n, FILL_CHUNK):
+        for start in range(0, len(items), FILL_CHUNK):
             with sessions() as session, session.begin():
-                enqueue_many(session, new_actions(min(FILL_CHUNK, n - start), start),
+                enqueue_many(session, items[start : start + FILL_CHUNK],
                              catalog=registry, settings=settings)
     finally:
         engine.dispose()
@@ -111,16 +122,18 @@ def count(db: Fresh, where: str) -> int:
         engine.dispose()
 
 
-def drain_seconds(db: Fresh, since: datetime) -> float:
-    """From the first claim to the last completion, as the table records them: the drain
-    itself, without the worker processes' start-up (measured as a scenario of its own)."""
+def drain_seconds(db: Fresh, since: datetime, action_type: str | None = None) -> float:
+    """From the first claim to the last completion (of ``action_type``, or any), as the
+    table records them: the drain itself, without the worker processes' start-up (measured
+    as a scenario of its own)."""
     engine = create_engine(db.url)
+    query = (select(func.min(actions.c.started_at), func.max(actions.c.finished_at))
+             .where(actions.c.status == "SUCCESS", actions.c.started_at >= since))
+    if action_type is not None:
+        query = query.where(actions.c.action_type == action_type)
     try:
         with engine.connect() as conn:
-            first, last = conn.execute(
-                select(func.min(actions.c.started_at), func.max(actions.c.finished_at))
-                .where(actions.c.status == "SUCCESS", actions.c.started_at >= since)
-            ).one()
+            first, last = conn.execute(query).one()
     finally:
         engine.dispose()
     return float((last - first).total_seconds())

@@ -33,12 +33,17 @@ class Sizes:
     #: mean gap between single enqueues in the latency scenario (jittered ±50%)
     latency_gap: float = 0.2
     idle_seconds: float = 30.0
+    #: rate-limited actions waiting while unrestricted ones drain
+    limited_backlog: int = 100_000
 
 
 FULL = Sizes()
 #: ~20-25x smaller, 5 s idle window: the whole run (3 runs, both databases) in ~3 minutes
 QUICK = Sizes(enqueue=5_000, drain=2_000, memory=4_000, memory_mark=400, history=50_000,
-              latency_samples=15, idle_seconds=5.0)
+              latency_samples=15, idle_seconds=5.0, limited_backlog=10_000)
+#: keys (accounts) the limited backlog is spread over: one action of each runs, then every
+#: key is at its limit (once an hour) and the rest wait
+LIMITED_ACCOUNTS = 100
 #: worker processes waiting for work in the latency and idle-CPU scenarios
 IDLE_WORKERS = 2
 MULTI_WORKERS = (2, 4)
@@ -247,6 +252,50 @@ def history_label(n: int, old: int) -> str:
     return f"{drain_label(n, 1)}, {k(old)} SUCCESS in table"
 
 
+def limited_backlog(target: Target, plan: Plan) -> list[Sample]:
+    """One worker drains unrestricted actions, alone and with a backlog of rate-limited
+    actions waiting (enqueued first, every key at its limit): the backlog must not slow it.
+    The drains use a waiting (not ``--burst``) worker, which a due backlog does not stop.
+    The control has the same backlog not yet due: the same table, but nothing for the
+    limited type's claim to look at, which tells a table-size effect from flow control's."""
+    n, m = plan.sizes.drain, plan.sizes.limited_backlog
+    floor_seconds = _floor_drain(target, n, 1)
+    label = f"{drain_label(n, 1)} unrestricted"
+    return [
+        Sample(f"{label}, no limited backlog", "actions/s",
+               n / _drain_beside(target, n, 0), n / floor_seconds),
+        Sample(f"{label}, {k(m)} rate-limited waiting", "actions/s",
+               n / _drain_beside(target, n, m), n / floor_seconds),
+        Sample(f"{label}, {k(m)} rate-limited due tomorrow (control)", "actions/s",
+               n / _drain_beside(target, n, m, due=False), n / floor_seconds),
+    ]
+
+
+def _drain_beside(target: Target, n: int, limited: int, due: bool = True) -> float:
+    """Seconds a waiting worker takes to run ``n`` BENCH_NOOP actions enqueued after
+    ``limited`` BENCH_LIMITED ones (due now, or tomorrow)."""
+    db = target.fresh()
+    data.fill(db, limited, data.limited_actions(limited, LIMITED_ACCOUNTS, due))
+    data.fill(db, n)
+    since = datetime.now(UTC)
+    worker = procs.start_worker(db, burst=False, tag="beside")
+    done = f"status = 'SUCCESS' AND action_type = '{data.BENCH_NOOP}'"
+    try:
+        deadline = time.monotonic() + procs.WORKER_TIMEOUT
+        while data.count(db, done) < n:
+            if worker.poll() is not None:
+                raise procs.WorkerFailed(f"worker exited: {procs.log_tail(db, 'beside')}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the drain beside the limited backlog did not finish")
+            time.sleep(0.1)
+    finally:
+        procs.stop(db, worker, "beside")
+    ran = data.count(db, f"status = 'SUCCESS' AND action_type = '{data.BENCH_LIMITED}'")
+    if ran > min(limited, LIMITED_ACCOUNTS):
+        raise RuntimeError(f"{ran} limited actions ran, over their limit of one per account")
+    return data.drain_seconds(db, since, data.BENCH_NOOP)
+
+
 #: scenario name -> (function, what it measures); "latency" and "idle-cpu" share a run
 SCENARIOS: dict[str, tuple[Scenario, str]] = {
     "enqueue": (enqueue, "bulk enqueue through enqueue_many"),
@@ -256,4 +305,6 @@ SCENARIOS: dict[str, tuple[Scenario, str]] = {
     "idle-cpu": (idle, "CPU an idle worker uses"),
     "memory": (memory, "worker RSS while draining"),
     "history": (history, "drain rate with finished actions in the table"),
+    "limited-backlog": (limited_backlog, "drain rate of unrestricted actions with and without "
+                        "a backlog of rate-limited ones waiting"),
 }

@@ -125,7 +125,8 @@ def test_insert_actions_reports_only_new_keys(engine: Engine) -> None:
     now = utcnow()
     row = {"action_type": "TEST_NOOP", "payload": "{}", "status": "PENDING", "priority": 0,
            "attempts": 0, "max_attempts": 1, "not_before": now, "fencing_token": 0,
-           "proof_mode": False, "created_at": now, "updated_at": now}
+           "proof_mode": False, "flow_key": None, "schedule_slot": None, "created_at": now,
+           "updated_at": now}
     driver = driver_for(engine)
     with engine.begin() as conn:
         first = driver.insert_actions(conn, [{**row, "idempotency_key": "a"}])

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from aol_test_actions import CAP, CAP_PER_ACCOUNT, RATE
+import pytest
+from aol_test_actions import CAP, CAP_PER_ACCOUNT, RATE, RATE_PER_ACCOUNT
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from aol_core import Cap, NewAction, RateLimit, enqueue_many, flow
+from aol_core import ActionSpec, Cap, NewAction, RateLimit, enqueue_many, flow
+from aol_core.config import Settings
 from aol_core.models import Action, Status
 from aol_core.models import actions_table as actions
 from aol_core.plugins import PluginRegistry
 from aol_core.timeutil import utcnow
-from helpers import aol
+from aol_core.worker import Worker, WorkerOptions
+from helpers import aol, statuses
 
 
 def _enqueue(sessions: sessionmaker[Session], action_type: str, *payloads: dict[str, str]
@@ -132,3 +135,94 @@ def test_aol_limits_set_refuses_a_malformed_rate(db_url: str, engine: Engine) ->
     refused = aol("limits", "set", "TEST_NOOP", "--rate", "ten a minute", db_url=db_url)
     assert refused.returncode != 0
     assert "N/DURATION" in refused.stderr
+
+
+def test_an_action_of_another_key_behind_hundreds_at_their_limit_is_claimed(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    limits = flow.Limits(rate=RATE_PER_ACCOUNT, cap=CAP_PER_ACCOUNT)
+    first_a, *_ = _enqueue(sessions, "TEST_LIMITED_PER_ACCOUNT",
+                           *({"account": "a"} for _ in range(300)))
+    assert _claim(engine, "TEST_LIMITED_PER_ACCOUNT", limits) == [first_a]  # a at its cap
+    [b] = _enqueue(sessions, "TEST_LIMITED_PER_ACCOUNT", {"account": "b"})
+    assert _claim(engine, "TEST_LIMITED_PER_ACCOUNT", limits) == [b]
+
+
+def test_actions_keyed_by_another_field_at_enqueue_are_keyed_again_as_claims_meet_them(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    # An operator keyed TEST_NOOP, which declares no limits: its actions were enqueued
+    # without a key, and the claims key them by the field in force.
+    limits = flow.Limits(cap=Cap(1, key="account"))
+    first_a, *rest_a = _enqueue(sessions, "TEST_NOOP", *({"account": "a"} for _ in range(300)))
+    [b] = _enqueue(sessions, "TEST_NOOP", {"account": "b"})
+    claimed = [id_ for _ in range(3) for id_ in _claim(engine, "TEST_NOOP", limits)]
+    assert claimed == [first_a, b]
+    with sessions() as session:
+        keys = {session.get(Action, id_).flow_key for id_ in rest_a}  # type: ignore[union-attr]
+    assert keys == {"account=a"}
+
+
+def test_enqueue_stores_the_key_of_the_declared_per_key_limit(
+    sessions: sessionmaker[Session]
+) -> None:
+    keyed, unkeyed = _enqueue(sessions, "TEST_LIMITED_PER_ACCOUNT", {"account": "x"}, {})
+    [whole_type] = _enqueue(sessions, "TEST_LIMITED_CAP", {"account": "x"})
+    with sessions() as session:
+        stored = [session.get(Action, i).flow_key  # type: ignore[union-attr]
+                  for i in (keyed, unkeyed, whole_type)]
+    assert stored == ["account=x", "account=null", None]
+
+
+def test_a_key_longer_than_its_column_is_kept_as_its_digest() -> None:
+    key = flow.key_of("account", {"account": "x" * 1000})
+    assert key.startswith("sha256:") and len(key) <= 255
+    assert key != flow.key_of("account", {"account": "x" * 999})
+
+
+def test_a_spec_refuses_a_rate_limit_and_a_cap_kept_by_different_fields() -> None:
+    with pytest.raises(ValueError, match="share one key field"):
+        ActionSpec("T", rate_limit=RateLimit(1, timedelta(seconds=1), key="account"),
+                   concurrency=Cap(1, key="user"))
+
+
+def test_a_burst_worker_waits_for_the_rate_window_and_runs_every_due_action(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry,
+    settings: Settings,
+) -> None:
+    ids = _enqueue(sessions, "TEST_LIMITED_RATE", *({} for _ in range(2 * RATE.count + 1)))
+    worker = Worker(engine, registry, settings.with_overrides(poll_interval=0.05),
+                    WorkerOptions(burst=True))
+    assert worker.run() == 0
+    assert statuses(sessions) == dict.fromkeys(ids, "SUCCESS")
+
+
+def test_a_burst_worker_does_not_wait_for_actions_due_later(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry,
+    settings: Settings,
+) -> None:
+    with sessions() as session, session.begin():
+        [later] = enqueue_many(session, [NewAction("TEST_LIMITED_RATE", {},
+                                                   not_before=utcnow() + timedelta(hours=1))])
+    worker = Worker(engine, registry, settings.with_overrides(poll_interval=0.05),
+                    WorkerOptions(burst=True))
+    assert worker.run() == 0
+    assert statuses(sessions) == {later.id: "PENDING"}
+    assert "1 action(s) wait" in worker.stop_reason
+
+
+def test_a_worker_looks_at_a_limited_type_that_had_nothing_to_start_again_after_its_interval(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry
+) -> None:
+    specs = {name: route.spec for name, route in registry.routes.items()}
+    patient = flow.FlowControl(engine, specs, refresh_seconds=3600)
+    eager = flow.FlowControl(engine, specs, refresh_seconds=0)
+
+    def claim(control: flow.FlowControl) -> list[int]:
+        return [c.id for c in control.claim(worker="w", limit=10, lease_seconds=60,
+                                            now=utcnow())]
+
+    assert claim(patient) == []  # nothing due: a backlog would have been read once
+    [due] = _enqueue(sessions, "TEST_LIMITED_CAP", {})
+    assert claim(patient) == []  # not looked at again within its interval
+    assert claim(eager) == [due]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aol_core import Schedule, scheduler
@@ -22,6 +22,7 @@ from aol_core.health import check_health
 from aol_core.models import Action, ScheduleState
 from aol_core.plugins import PluginRegistry, load_plugins
 from aol_core.schedules import CATCH_UP_ALL_LIMIT
+from aol_core.testing import ActionHarness, FixedClock
 from helpers import aol
 
 START = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
@@ -29,7 +30,7 @@ HOURLY = "0 * * * *"
 
 
 def add(sessions: sessionmaker[Session], registry: PluginRegistry, name: str = "hourly",
-        now: datetime = START, **options: Any) -> Schedule:
+        now: datetime | None = START, **options: Any) -> Schedule:
     options.setdefault("cron", None if "every" in options else HOURLY)
     schedule = Schedule(name, options.pop("action_type", "TEST_NOOP"), source="operator",
                         **options)
@@ -302,3 +303,71 @@ def test_a_plugin_returning_something_else_than_schedules_is_broken(tmp_site: Pa
     (broken,) = registry.broken
     assert "aol_schedules returned 'acme-tick'; expected Schedule objects" in (broken.error or "")
     assert registry.schedules == {}
+
+
+def test_an_action_learns_its_schedule_slot_from_its_context(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry,
+    harness: ActionHarness,
+) -> None:
+    add(sessions, registry, action_type="TEST_SLOT", timezone="Europe/Berlin")
+    [slotted] = scheduler.tick(engine, registry, now=START + hours(1))
+    unscheduled = harness.enqueue("TEST_SLOT", {})
+    harness.run_due(action_types=["TEST_SLOT"])
+    assert harness.action(slotted.id).result == {"slot": "2026-06-01T13:00:00+00:00"}
+    assert harness.action(unscheduled).result == {"slot": None}
+
+
+def _statements_reading(engine: Engine, table: str) -> list[str]:
+    """Every statement ``engine`` sends from now on that reads ``table`` (FROM it)."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if f"FROM {table}" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_ticker_reads_operator_schedules_again_only_after_an_operator_changed_them(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry
+) -> None:
+    ticker = scheduler.Ticker(engine, registry)
+    reads = _statements_reading(engine, "aol_schedules")
+    ticker.tick(now=START)
+    ticker.tick(now=START)
+    assert len(reads) == 1
+    add(sessions, registry)  # while the ticker runs
+    reads.clear()
+    assert [e.idempotency_key for e in ticker.tick(now=START + hours(1))] == [
+        key(datetime(2026, 6, 1, 13, tzinfo=UTC))]
+    ticker.tick(now=START + hours(1))
+    assert len(reads) == 1
+    with sessions() as session, session.begin():
+        scheduler.remove_schedule(session, "hourly", registry)
+    assert ticker.tick(now=START + hours(2)) == []
+
+
+def test_a_tick_follows_the_database_clock_on_postgresql_and_the_machines_on_sqlite(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with sessions() as session, session.begin():
+        scheduler.add_schedule(session, Schedule("daily", "TEST_NOOP", every=timedelta(days=1),
+                                                 source="operator"), registry)
+    # this worker's clock runs two days ahead: a slot is due by it, none by the database's
+    ahead = datetime.now(UTC) + timedelta(days=2)
+    monkeypatch.setattr("aol_core.scheduler.utcnow", lambda: ahead)
+    enqueued = scheduler.tick(engine, registry)
+    assert len(enqueued) == (0 if engine.dialect.name == "postgresql" else 1)
+
+
+def test_ticks_follow_the_test_kits_fixed_clock_on_every_database(
+    engine: Engine, sessions: sessionmaker[Session], registry: PluginRegistry,
+) -> None:
+    with FixedClock(START).installed() as clock:
+        add(sessions, registry, now=None)
+        assert scheduler.tick(engine, registry) == []
+        clock.advance(hours=1)
+        assert [e.idempotency_key for e in scheduler.tick(engine, registry)] == [
+            key(datetime(2026, 6, 1, 13, tzinfo=UTC))]

@@ -85,10 +85,9 @@ def run_add(ctx: Context, args: argparse.Namespace) -> int:
     schedule = Schedule(args.name, args.action_type, cron=args.cron, every=args.every,
                         timezone=args.tz, payload=args.payload, catch_up=args.catch_up,
                         source="operator")
-    now = utcnow()
     with ctx.sessions() as session, session.begin():
-        scheduler.add_schedule(session, schedule, ctx.registry, now)
-    print(f"schedule {schedule.name} added; next slot {_when(schedule.next_slot(now))} UTC")
+        first = scheduler.add_schedule(session, schedule, ctx.registry)
+    print(f"schedule {schedule.name} added; next slot {_when(first)} UTC")
     if schedule.action_type not in ctx.registry.routes:
         print(f"warning: no plugin installed here runs {schedule.action_type}; "
               "a worker that does must run for the schedule to enqueue anything")

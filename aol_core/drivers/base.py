@@ -36,6 +36,7 @@ CLAIM_COLUMNS = (
     actions.c.proof_mode,
     actions.c.priority,
     actions.c.not_before,
+    actions.c.schedule_slot,
 )
 
 
@@ -130,6 +131,8 @@ class Claim:
     proof_mode: bool
     priority: int
     not_before: datetime
+    #: the slot of the schedule that enqueued it, None for other actions
+    schedule_slot: datetime | None = None
 
     @property
     def sort_key(self) -> tuple[int, datetime, int]:

@@ -113,7 +113,8 @@ _INSERT_COLUMNS = {
     "action_type": "varchar[]", "payload": "jsonb[]", "idempotency_key": "varchar[]",
     "status": "varchar[]", "priority": "integer[]", "attempts": "integer[]",
     "max_attempts": "integer[]", "not_before": "timestamptz[]", "fencing_token": "integer[]",
-    "proof_mode": "boolean[]", "created_at": "timestamptz[]", "updated_at": "timestamptz[]",
+    "proof_mode": "boolean[]", "flow_key": "varchar[]", "schedule_slot": "timestamptz[]",
+    "created_at": "timestamptz[]", "updated_at": "timestamptz[]",
 }
 _LOG_COLUMNS = {
     "action_id": "bigint[]", "attempt": "integer[]", "ts": "timestamptz[]",

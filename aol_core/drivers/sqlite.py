@@ -30,11 +30,11 @@ from aol_core.models import actions_table as actions
 from aol_core.models import logs_table as logs
 
 _INSERT_COLUMNS = ("action_type", "payload", "idempotency_key", "status", "priority", "attempts",
-                   "max_attempts", "not_before", "fencing_token", "proof_mode", "created_at",
-                   "updated_at")
-_TIMES = ("not_before", "created_at", "updated_at")
+                   "max_attempts", "not_before", "fencing_token", "proof_mode", "flow_key",
+                   "schedule_slot", "created_at", "updated_at")
+_TIMES = ("not_before", "schedule_slot", "created_at", "updated_at")
 _ROW = "(" + ", ".join("?" * len(_INSERT_COLUMNS)) + ")"
-#: 12,000 bound values a statement, well under SQLite's limit of 32,766
+#: 14,000 bound values a statement, well under SQLite's limit of 32,766
 _ROWS_PER_INSERT = 1000
 
 
@@ -123,7 +123,7 @@ class SQLiteDriver:
                     value = row[name]
                     if value is None and name == "not_before":  # now: this machine's clock
                         value = row["created_at"]
-                    if name in _TIMES:
+                    if name in _TIMES and value is not None:
                         value = times.get(value) or times.setdefault(value, _stored_time(value))
                     params.append(value)
             result = conn.exec_driver_sql(_insert_sql(len(chunk)), tuple(params))

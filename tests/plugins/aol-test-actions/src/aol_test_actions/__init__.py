@@ -109,6 +109,7 @@ def aol_register_actions() -> list[str | ActionSpec]:
         ActionSpec("TEST_SLOW", description="sleeps past its 1 s timeout", timeout=1.0),
         "TEST_SNOOZE",
         "TEST_HOLD",
+        ActionSpec("TEST_SLOT", description="returns the schedule slot its context gives"),
         ActionSpec("TEST_SQL", share_transaction=True),
         ActionSpec("TEST_BLOCK", description="runs until the test releases it"),
         *(ActionSpec(name, **limits) for name, limits in LIMITED_TYPES.items()),
@@ -209,6 +210,8 @@ def handle_action(
                 break
         _record(session, context, "blocked", proof_mode)
         return None
+    if action_type == "TEST_SLOT":
+        return {"slot": None if context.slot is None else context.slot.isoformat()}
     if action_type == "TEST_BAD_RESULT":
         return {"not json": object()}
     if action_type == "TEST_STRICT":
