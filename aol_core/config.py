@@ -58,6 +58,9 @@ class Settings:
     max_artifact_bytes: int = limits.DEFAULT_MAX_ARTIFACT_BYTES
     #: ``aol health`` fails when a due action has waited longer than this
     health_max_lag: timedelta = timedelta(minutes=15)
+    #: PostgreSQL: where workers LISTEN for new work, when the database URL goes through a
+    #: pooler in transaction mode, which cannot deliver notifications (None: the database URL)
+    listen_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.key_retention and self.key_retention < self.retention:
@@ -125,6 +128,14 @@ def _text(var: str, raw: str) -> str:
     return raw.strip()
 
 
+def _listen_url(var: str, raw: str) -> str:
+    from aol_core.db import parse_url  # the engine's parser: the same URLs mean the same
+
+    if parse_url(_text(var, raw)).get_backend_name() != "postgresql":
+        raise ConfigError(f"{var} must be a postgresql:// URL (only PostgreSQL can LISTEN)")
+    return raw.strip()
+
+
 ENV_NAMES = {
     "database_url": "AOL_DATABASE_URL",
     "max_attempts": "AOL_MAX_ATTEMPTS",
@@ -142,6 +153,7 @@ ENV_NAMES = {
     "max_payload_depth": "AOL_MAX_PAYLOAD_DEPTH",
     "max_artifact_bytes": "AOL_MAX_ARTIFACT_BYTES",
     "health_max_lag": "AOL_HEALTH_MAX_LAG",
+    "listen_url": "AOL_LISTEN_URL",
 }
 
 PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -161,4 +173,5 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_payload_depth": _number(int, 1, limits.DEPTH_CEILING),
     "max_artifact_bytes": _number(int, 0),
     "health_max_lag": _duration,
+    "listen_url": _listen_url,
 }
