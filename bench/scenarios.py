@@ -33,12 +33,14 @@ class Sizes:
     #: mean gap between single enqueues in the latency scenario (jittered ±50%)
     latency_gap: float = 0.2
     idle_seconds: float = 30.0
+    #: jobs each system drains in ``--peers``
+    peers: int = 20_000
 
 
 FULL = Sizes()
 #: ~20-25x smaller, 5 s idle window: the whole run (3 runs, both databases) in ~3 minutes
 QUICK = Sizes(enqueue=5_000, drain=2_000, memory=4_000, memory_mark=400, history=50_000,
-              latency_samples=15, idle_seconds=5.0)
+              latency_samples=15, idle_seconds=5.0, peers=2_000)
 #: worker processes waiting for work in the latency and idle-CPU scenarios
 IDLE_WORKERS = 2
 MULTI_WORKERS = (2, 4)
