@@ -2,7 +2,7 @@
 
 Needs the bench plugin (``pip install -e bench/plugin``) and, for PostgreSQL, a server whose
 admin URL (``--pg-admin-url``, default ``postgresql://postgres@127.0.0.1:5432/test``) may
-create and drop the database ``aol_bench``. See docs/performance.md.
+create and drop the database ``aol_bench_<pid>``. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pg-admin-url", default=os.environ.get("AOL_BENCH_PG_URL",
                                                                  DEFAULT_PG_ADMIN_URL),
                         help="PostgreSQL database to connect to for CREATE/DROP DATABASE "
-                        "aol_bench (default $AOL_BENCH_PG_URL, else %(default)s)")
+                        "aol_bench_<pid> (default $AOL_BENCH_PG_URL, else %(default)s)")
     return parser
 
 
