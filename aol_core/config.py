@@ -64,6 +64,9 @@ class Settings:
     serve_read_token: str | None = field(default=None, repr=False)
     serve_write_token: str | None = field(default=None, repr=False)
     serve_probes_token: str | None = field(default=None, repr=False)
+    #: PostgreSQL: where workers LISTEN for new work, when the database URL goes through a
+    #: pooler in transaction mode, which cannot deliver notifications (None: the database URL)
+    listen_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.key_retention and self.key_retention < self.retention:
@@ -140,6 +143,14 @@ def _text(var: str, raw: str) -> str:
     return raw.strip()
 
 
+def _listen_url(var: str, raw: str) -> str:
+    from aol_core.db import parse_url  # the engine's parser: the same URLs mean the same
+
+    if parse_url(_text(var, raw)).get_backend_name() != "postgresql":
+        raise ConfigError(f"{var} must be a postgresql:// URL (only PostgreSQL can LISTEN)")
+    return raw.strip()
+
+
 ENV_NAMES = {
     "database_url": "AOL_DATABASE_URL",
     "max_attempts": "AOL_MAX_ATTEMPTS",
@@ -161,6 +172,7 @@ ENV_NAMES = {
     "serve_read_token": "AOL_SERVE_READ_TOKEN",
     "serve_write_token": "AOL_SERVE_WRITE_TOKEN",
     "serve_probes_token": "AOL_SERVE_PROBES_TOKEN",
+    "listen_url": "AOL_LISTEN_URL",
 }
 
 PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -184,4 +196,5 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "serve_read_token": _text,
     "serve_write_token": _text,
     "serve_probes_token": _text,
+    "listen_url": _listen_url,
 }

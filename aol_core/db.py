@@ -176,13 +176,35 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
     else:
+        connect_args = {**_PG_CONNECT_ARGS, **kwargs.pop("connect_args", {})}
         try:
-            engine = sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+            engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args,
+                                      **kwargs)
         except ModuleNotFoundError:
             raise ConfigError(
                 "PostgreSQL needs psycopg 3: pip install 'aol-core[postgres]'"
             ) from None
+        event.listen(engine, "connect", _drop_stray_notifications)
     return engine
+
+
+#: No server-side prepared statements: psycopg prepares a statement on the server after its
+#: fifth run on a connection, and a pooler in transaction mode (PgBouncer, the usual way to
+#: run many workers) hands the next transaction to another server connection, which has no
+#: such statement. AOL's hot statements each move a whole batch, so planning them again
+#: costs little (docs/scaling.md).
+_PG_CONNECT_ARGS: dict[str, Any] = {"prepare_threshold": None}
+
+
+def _ignore_notification(_notification: Any) -> None:
+    """AOL's pooled connections never LISTEN (the listener has a connection of its own)."""
+
+
+def _drop_stray_notifications(dbapi_connection: Any, _record: Any) -> None:
+    """Behind a pooler in transaction mode a server connection that once ran LISTEN passes
+    its notifications to whichever client runs the next transaction on it; psycopg would
+    keep each one on that client's connection until someone reads them, which no one does."""
+    dbapi_connection.add_notify_handler(_ignore_notification)
 
 
 def require_existing_database(url: str) -> None:

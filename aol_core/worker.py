@@ -173,7 +173,8 @@ class Worker:
             )
         self._announce()
         # A burst worker exits rather than waits for work, so it needs no wake-ups.
-        listener = None if self.options.burst else self.driver.listen(self.engine, self.wake)
+        listener = None if self.options.burst else self.driver.listen(
+            self.engine, self.wake, self.settings.listen_url)
         runners = [
             threading.Thread(target=self._run_actions, name=f"aol-run-{i}", daemon=True)
             for i in range(self.options.concurrency)

@@ -2,7 +2,7 @@
 
 Needs the bench plugin (``pip install -e bench/plugin``) and, for PostgreSQL, a server whose
 admin URL (``--pg-admin-url``, default ``postgresql://postgres@127.0.0.1:5432/test``) may
-create and drop the database ``aol_bench``. See docs/performance.md.
+create and drop the database ``aol_bench_<pid>``. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
-from bench import scenarios
+from bench import peers, scenarios
 from bench.databases import DEFAULT_PG_ADMIN_URL, KINDS, Target
 from bench.report import Row, as_json, describe, machine, render
 from bench.scenarios import FULL, QUICK, SCENARIOS, Plan
@@ -48,10 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated: sqlite,postgresql (default both)")
     parser.add_argument("--scenarios", type=_names(tuple(SCENARIOS)), default=tuple(SCENARIOS),
                         metavar="LIST", help=f"comma-separated, default all: {','.join(SCENARIOS)}")
+    parser.add_argument("--peers", action="store_true",
+                        help="instead of the scenarios: huey (SQLite), pgqueuer and procrastinate "
+                        "drain the same no-op work beside AOL (pip install -e "
+                        "'bench/plugin[peers]')")
     parser.add_argument("--pg-admin-url", default=os.environ.get("AOL_BENCH_PG_URL",
                                                                  DEFAULT_PG_ADMIN_URL),
                         help="PostgreSQL database to connect to for CREATE/DROP DATABASE "
-                        "aol_bench (default $AOL_BENCH_PG_URL, else %(default)s)")
+                        "aol_bench_<pid> (default $AOL_BENCH_PG_URL, else %(default)s)")
     return parser
 
 
@@ -115,17 +119,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.json:
             print(describe(described), flush=True)
         started = time.monotonic()
-        rows, errors = run(plan, targets, args.runs)
+        if args.peers:
+            rows, errors = peers.run(targets, sizes.peers, args.runs, progress)
+        else:
+            rows, errors = run(plan, targets, args.runs)
         progress(f"finished in {time.monotonic() - started:.0f} s")
     finally:
         for target in targets.values():
             target.cleanup()
     if args.json:
         settings = {"sizes": asdict(sizes), "runs": args.runs, "databases": args.databases,
+                    "peers": args.peers,
                     "scenarios": plan.scenarios}
         json.dump(as_json(described, command.strip(), settings, rows, errors), sys.stdout,
                   indent=2)
         print()
+    elif args.peers:
+        print(peers.render(command.strip(), sizes.peers, rows, errors))
     else:
         print(render(command.strip(), rows, errors))
     return 1 if errors else 0

@@ -19,7 +19,9 @@ from aol_core import create_engine
 from aol_core.schema import upgrade
 
 DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-PG_DATABASE = "aol_bench"
+#: one per benchmark process: several people benchmarking on one server must not drop each
+#: other's database
+PG_DATABASE = f"aol_bench_{os.getpid()}"
 KINDS = ("sqlite", "postgresql")
 
 

@@ -35,12 +35,15 @@ class Sizes:
     idle_seconds: float = 30.0
     #: rate-limited actions waiting while unrestricted ones drain
     limited_backlog: int = 100_000
+    #: jobs each system drains in ``--peers``
+    peers: int = 20_000
 
 
 FULL = Sizes()
 #: ~20-25x smaller, 5 s idle window: the whole run (3 runs, both databases) in ~3 minutes
 QUICK = Sizes(enqueue=5_000, drain=2_000, memory=4_000, memory_mark=400, history=50_000,
-              latency_samples=15, idle_seconds=5.0, limited_backlog=10_000)
+              latency_samples=15, idle_seconds=5.0, limited_backlog=10_000,
+              peers=2_000)
 #: keys (accounts) the limited backlog is spread over: one action of each runs, then every
 #: key is at its limit (once an hour) and the rest wait
 LIMITED_ACCOUNTS = 100

@@ -227,8 +227,11 @@ class Driver(Protocol):
         """Tell idle workers, when ``conn``'s transaction commits, that work arrived."""
         ...
 
-    def listen(self, engine: Engine, wake: threading.Event) -> Listener | None:
-        """Set ``wake`` whenever :meth:`notify` fires elsewhere; None where polling must do."""
+    def listen(self, engine: Engine, wake: threading.Event,
+               listen_url: str | None = None) -> Listener | None:
+        """Set ``wake`` whenever :meth:`notify` fires elsewhere; None where polling must do.
+        ``listen_url``: the database to listen on, where ``engine``'s URL cannot deliver
+        notifications (a pooler in transaction mode); None: ``engine``'s URL."""
         ...
 
     def lock_schema(self, conn: Connection) -> None:

@@ -10,9 +10,11 @@ whose clocks disagree still agree on what is due and which leases ran out.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
+from aol_core.db import parse_url
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, ZERO, Claim, claimed, run_claim
 from aol_core.models import IS_CLAIMABLE, UTCDateTime
 from aol_core.models import actions_table as actions
@@ -264,10 +267,11 @@ class PostgreSQLDriver:
     def lock_schema(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
 
-    def listen(self, engine: Engine, wake: threading.Event) -> PgListener | None:
+    def listen(self, engine: Engine, wake: threading.Event,
+               listen_url: str | None = None) -> PgListener | None:
         try:
-            return PgListener(engine, wake)
-        except Exception as exc:  # e.g. PgBouncer in transaction mode refuses LISTEN
+            return PgListener(engine, wake, listen_url)
+        except Exception as exc:  # a pooler or server that refuses LISTEN
             log.warning("LISTEN unavailable (%s); falling back to polling", exc)
             return None
 
@@ -283,14 +287,25 @@ class PgListener:
     When the connection is lost (the server restarted, the backend was terminated) it says
     so once, reconnects every few seconds until it can, and then wakes the worker: work may
     have arrived while nobody listened. Meanwhile the worker polls.
+
+    Each new connection first checks that notifications reach it: it sends one through
+    ``engine``, as an enqueue would, and waits for it. Through a pooler in transaction mode
+    (PgBouncer's ``pool_mode = transaction``) LISTEN is accepted but nothing ever arrives,
+    because the client holds no server connection between transactions; the listener then
+    says so, suggests ``AOL_LISTEN_URL``, and ends, and the worker polls.
     """
 
     #: seconds between attempts to reconnect
     RECONNECT_SECONDS = 2.0
+    #: how long a new LISTEN connection waits for its own test notification
+    PROBE_SECONDS = 10.0
+    #: the test notification's payload: it shows delivery works and wakes nobody
+    PROBE = "aol-listen-probe"
 
-    def __init__(self, engine: Engine, wake: threading.Event) -> None:
-        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False)
+    def __init__(self, engine: Engine, wake: threading.Event,
+                 listen_url: str | None = None) -> None:
+        url = engine.url if listen_url is None else parse_url(listen_url)
+        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._connection: psycopg.Connection[Any] | None = self._connect()
         self._engine = engine
         self._wake = wake
@@ -317,16 +332,28 @@ class PgListener:
 
     def _run(self) -> None:
         lost = False
+        confirmed = False  # a notification reached the current connection
+        probe_due: float | None = None  # when its test notification is overdue; None: unsent
         while not self._stopping.is_set():
             try:
                 if self._connection is None:
                     self._connection = self._connect()
                     log.info("LISTEN connection is back")
-                    lost = False
+                    lost, confirmed, probe_due = False, False, None
                     self._wake.set()
+                timeout = 10.0
+                if not confirmed:
+                    if probe_due is None:
+                        probe_due = self._send_probe()
+                    timeout = probe_due - time.monotonic()
+                    if timeout <= 0:
+                        self._give_up()
+                        return
                 # Blocks without using the CPU; stop() sends a notification to end it early.
-                for _ in self._connection.notifies(timeout=10, stop_after=1):
-                    self._wake.set()
+                for notification in self._connection.notifies(timeout=timeout, stop_after=1):
+                    confirmed = True
+                    if notification.payload != self.PROBE:
+                        self._wake.set()
             except Exception as exc:
                 if self._stopping.is_set():
                     return
@@ -336,6 +363,24 @@ class PgListener:
                     lost = True
                 self._close()
                 self._stopping.wait(self.RECONNECT_SECONDS)
+
+    def _send_probe(self) -> float:
+        """Notify through ``engine``, as enqueues do; return when it is overdue."""
+        with self._engine.begin() as conn:
+            conn.execute(text(f"NOTIFY {CHANNEL}, '{self.PROBE}'"))
+        return time.monotonic() + self.PROBE_SECONDS
+
+    def _give_up(self) -> None:
+        log.warning(
+            "LISTEN: no notification reached the listening connection within %.0f s (a pooler "
+            "in transaction mode, such as PgBouncer's pool_mode = transaction, cannot deliver "
+            "them); polling instead. Set AOL_LISTEN_URL to a direct connection to PostgreSQL "
+            "to wake workers at once", self.PROBE_SECONDS)
+        if self._connection is not None:
+            # else the pooler's server connection goes on listening for other clients
+            with contextlib.suppress(Exception):
+                self._connection.execute(f"UNLISTEN {CHANNEL}")
+        self._close()
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None

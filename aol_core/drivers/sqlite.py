@@ -164,7 +164,8 @@ class SQLiteDriver:
         # The write lock up front, before the migration reads the schema it will change.
         _take_write_lock(conn)
 
-    def listen(self, engine: Engine, wake: threading.Event) -> Listener | None:
+    def listen(self, engine: Engine, wake: threading.Event,
+               listen_url: str | None = None) -> Listener | None:
         return None
 
 
