@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -15,6 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from aol_core.errors import AOLError
 from aol_core.models import workers_table as workers
+from aol_core.timeutil import clock_is_fixed
+
+log = logging.getLogger("aol.worker")
 
 
 @dataclass(frozen=True)
@@ -41,24 +46,81 @@ def register(
 ) -> None:
     """Add this worker; a live worker of the same name is refused, a dead one replaced.
 
-    The dead one is deleted by a conditional DELETE and the INSERT relies on the primary
-    key, so two workers starting with one name at once cannot both register.
+    Dead: stopped, silent past its ``alive_until``, or registered from this host by a
+    process that is gone (see :func:`left_behind`), so a worker restarted at once after a
+    crash (by a supervisor) takes its own name back instead of being refused until the
+    crashed one's registration expires. A dead registration is deleted by a DELETE that
+    names exactly it, and the INSERT relies on the primary key, so of two workers starting
+    with one name at once one registers and the other finds it live.
     """
-    dead = workers.c.stopped_at.is_not(None) | (workers.c.alive_until <= now)
-    conn.execute(delete(workers).where(workers.c.name == identity.name, dead))
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                insert(workers).values(
-                    name=identity.name, host=identity.host, pid=identity.pid, versions=versions,
-                    action_types=sorted(action_types), degraded=degraded, started_at=now,
-                    last_heartbeat=now, alive_until=now + alive_for, stopped_at=None,
+    expired = workers.c.stopped_at.is_not(None) | (workers.c.alive_until <= now)
+    conn.execute(delete(workers).where(workers.c.name == identity.name, expired))
+    holder = None
+    for _ in range(2):  # once more after a registration left behind was deleted
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(workers).values(
+                        name=identity.name, host=identity.host, pid=identity.pid,
+                        versions=versions, action_types=sorted(action_types),
+                        degraded=degraded, started_at=now, last_heartbeat=now,
+                        alive_until=now + alive_for, stopped_at=None,
+                    )
                 )
-            )
-    except IntegrityError:
-        raise AOLError(
-            f"a live worker is already named {identity.name!r}; choose another --name"
-        ) from None
+            return
+        except IntegrityError:
+            holder = conn.execute(
+                select(workers).where(workers.c.name == identity.name)).one_or_none()
+        if holder is not None and not left_behind(holder.host, holder.pid, holder.started_at):
+            break
+        if holder is not None:
+            log.info("worker %r: taking over the registration of process %d on %s, which "
+                     "is gone", identity.name, holder.pid, holder.host)
+            conn.execute(delete(workers).where(
+                workers.c.name == holder.name, workers.c.host == holder.host,
+                workers.c.pid == holder.pid, workers.c.started_at == holder.started_at))
+    where = f" (process {holder.pid} on {holder.host})" if holder is not None else ""
+    raise AOLError(
+        f"a live worker is already named {identity.name!r}{where}; choose another --name"
+    )
+
+
+def left_behind(host: str, pid: int, registered_at: datetime) -> bool:
+    """Whether a registration was made on this host by a process that no longer runs: no
+    process has its pid, or the one that has it started after the registration was made
+    (the pid was reused). Anything uncertain counts as running: another host, a system
+    that cannot tell (not POSIX), a process whose start cannot be read (no ``/proc``), a
+    test's fixed clock."""
+    if host != socket.gethostname() or os.name != "posix" or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # exists as another user's; not a pid at all
+        return False
+    started = process_started_at(pid)
+    if started is None or clock_is_fixed():
+        return False
+    return started > registered_at + START_TIME_RESOLUTION
+
+
+#: how far a process's start time read from ``/proc`` may be off (boot time is in seconds)
+START_TIME_RESOLUTION = timedelta(seconds=2)
+
+
+def process_started_at(pid: int) -> datetime | None:
+    """When process ``pid`` started, from Linux's ``/proc``; None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        # the command name, in parentheses, may hold spaces: the fields follow its last ")"
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])
+        seconds = int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def heartbeat(conn: Connection, name: str, now: datetime, alive_for: timedelta) -> None:
