@@ -31,7 +31,7 @@ import sqlalchemy
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aol_core import flow, pruning, queue, scheduler, worker_registry
+from aol_core import flow, limits, pruning, queue, scheduler, worker_registry
 from aol_core.config import Settings
 from aol_core.control import Flags, read_flags
 from aol_core.db import mask_url
@@ -72,8 +72,8 @@ class _Held:
 
 
 def database_problem(exc: DBAPIError) -> str:
-    """The database's own first line (no SQL, no parameter values: they may hold payloads)."""
-    return str(exc.orig or exc).strip().splitlines()[0]
+    """The database's own message (no SQL, no values: they may hold payloads)."""
+    return limits.database_message(exc) or type(exc).__name__
 
 
 def _key(claim: Claim) -> tuple[int, int]:
