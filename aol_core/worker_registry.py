@@ -30,8 +30,25 @@ class WorkerIdentity:
 
     @classmethod
     def here(cls, name: str | None) -> WorkerIdentity:
-        host, pid = socket.gethostname(), os.getpid()
-        return cls(name or f"{host}:{pid}", host, pid)
+        pid = os.getpid()
+        return cls(name or f"{socket.gethostname()}:{pid}", this_host(), pid)
+
+
+#: how Linux names the first pid namespace (the machine's own, outside any container)
+INITIAL_PID_NAMESPACE = "pid:[4026531836]"
+
+
+def this_host() -> str:
+    """Where this process runs, as registrations record it: the host name, and in a
+    container (a pid namespace of its own) that namespace too, as ``host (pid:[N])``: a pid
+    means nothing in another namespace, and containers may share a host name (host
+    networking)."""
+    host = socket.gethostname()
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:  # not Linux: one pid namespace
+        return host
+    return host if namespace == INITIAL_PID_NAMESPACE else f"{host} ({namespace})"
 
 
 def register(
@@ -86,12 +103,12 @@ def register(
 
 
 def left_behind(host: str, pid: int, registered_at: datetime) -> bool:
-    """Whether a registration was made on this host by a process that no longer runs: no
-    process has its pid, or the one that has it started after the registration was made
-    (the pid was reused). Anything uncertain counts as running: another host, a system
-    that cannot tell (not POSIX), a process whose start cannot be read (no ``/proc``), a
-    test's fixed clock."""
-    if host != socket.gethostname() or os.name != "posix" or pid <= 0:
+    """Whether a registration was made on this host (:func:`this_host`: in this container)
+    by a process that no longer runs: no process has its pid, or the one that has it
+    started after the registration was made (the pid was reused). Anything uncertain
+    counts as running: another host or container, a system that cannot tell (not POSIX), a
+    process whose start cannot be read (no ``/proc``), a test's fixed clock."""
+    if host != this_host() or os.name != "posix" or pid <= 0:
         return False
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists

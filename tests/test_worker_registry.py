@@ -5,7 +5,6 @@ restart under the same name starts instead of being refused until it expires."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from aol_core.models import workers_table
 from aol_core.timeutil import utcnow
 from aol_core.worker_registry import WorkerIdentity
 
-HOST = socket.gethostname()
+HOST = worker_registry.this_host()
 #: long enough that no registration in these tests expires while they run
 LEASE = timedelta(hours=1)
 
@@ -88,6 +87,28 @@ def test_a_registration_from_another_host_is_never_taken_over(engine: Engine) ->
     with pytest.raises(AOLError, match="a live worker is already named 'w'"):
         register(engine, WorkerIdentity("w", HOST, os.getpid()))
     assert registered_pid(engine, "w") == gone_here
+
+
+def test_a_registration_from_another_container_on_this_host_is_never_taken_over(
+    engine: Engine,
+) -> None:
+    """Containers may share a host name (host networking), not their pids: a registration
+    names the container's pid namespace with the host."""
+    gone_here = exited_pid()
+    register(engine, WorkerIdentity("w", f"{HOST} (pid:[4026532999])", gone_here))
+    with pytest.raises(AOLError, match="a live worker is already named 'w'"):
+        register(engine, WorkerIdentity("w", HOST, os.getpid()))
+    assert registered_pid(engine, "w") == gone_here
+
+
+def test_this_host_names_a_containers_pid_namespace() -> None:
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pytest.skip("no pid namespaces here (not Linux)")
+    assert WorkerIdentity.here(None).host == worker_registry.this_host()
+    assert (namespace in worker_registry.this_host()) == (
+        namespace != worker_registry.INITIAL_PID_NAMESPACE)
 
 
 def test_a_name_taken_over_belongs_to_the_worker_that_took_it(
