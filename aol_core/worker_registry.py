@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import ColumnElement
 
 from aol_core.errors import AOLError
 from aol_core.models import workers_table as workers
@@ -140,18 +141,28 @@ def process_started_at(pid: int) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def heartbeat(conn: Connection, name: str, now: datetime, alive_for: timedelta) -> None:
-    conn.execute(
+def heartbeat(conn: Connection, identity: WorkerIdentity, now: datetime,
+              alive_for: timedelta) -> bool:
+    """Keep this worker's registration alive; False when the name's registration is no
+    longer this process's (it fell silent past its lease, frozen or cut off, and another
+    worker registered the name): the worker must then stop, so that two live workers never
+    share a name."""
+    return bool(conn.execute(
         update(workers)
-        .where(workers.c.name == name)
+        .where(*_mine(identity))
         .values(last_heartbeat=now, alive_until=now + alive_for)
-    )
+    ).rowcount)
 
 
-def deregister(conn: Connection, name: str, now: datetime) -> None:
-    conn.execute(
-        update(workers).where(workers.c.name == name).values(stopped_at=now, alive_until=now)
-    )
+def deregister(conn: Connection, identity: WorkerIdentity, now: datetime) -> None:
+    """Mark this worker stopped (not a registration of its name made by another since)."""
+    conn.execute(update(workers).where(*_mine(identity)).values(stopped_at=now,
+                                                               alive_until=now))
+
+
+def _mine(identity: WorkerIdentity) -> tuple[ColumnElement[bool], ...]:
+    return (workers.c.name == identity.name, workers.c.host == identity.host,
+            workers.c.pid == identity.pid)
 
 
 def live_workers(conn: Connection, now: datetime) -> list[Any]:

@@ -385,6 +385,29 @@ def test_a_worker_restarted_under_its_name_right_after_sigkill_starts(
     assert restarted.stop() == 0
 
 
+def test_a_worker_frozen_past_its_lease_whose_name_was_taken_stops_when_it_wakes(
+    engine: Engine, spawn: Spawn
+) -> None:
+    """Frozen (SIGSTOP) longer than its lease, its registration expired and a new worker
+    registered the name; woken, it finds the name taken at its next heartbeat and stops,
+    so two live workers never share a name."""
+    frozen = spawn("--lease-seconds", "2", "--poll-interval", POLL, name="w")
+    wait_live(engine, frozen)
+    frozen.send(signal.SIGSTOP)
+    wait_until(lambda: "w" not in live_names(engine), "the frozen worker's registration "
+               "to expire")
+    successor = spawn("--lease-seconds", "3600", "--poll-interval", POLL, name="w")
+    wait_until(lambda: "worker w started" in successor.stderr(), "the successor to start",
+               watch=[successor])
+    frozen.send(signal.SIGCONT)
+    assert frozen.wait() == 0
+    assert "the name is registered to another worker now" in frozen.stderr()
+    with engine.connect() as conn:  # the woken worker's stop did not mark it stopped
+        assert [(row.name, row.pid, row.stopped_at) for row in live_workers(
+            conn, utcnow())] == [("w", successor.pid, None)]
+    assert successor.stop() == 0
+
+
 def test_a_second_worker_under_a_live_workers_name_is_refused(
     engine: Engine, spawn: Spawn
 ) -> None:
