@@ -117,28 +117,36 @@ def left_behind(host: str, pid: int, registered_at: datetime) -> bool:
         return True
     except (PermissionError, OverflowError):  # exists as another user's; not a pid at all
         return False
-    started = process_started_at(pid)
-    if started is None or clock_is_fixed():
+    process = process_status(pid)
+    if process is None:
         return False
-    return started > registered_at + START_TIME_RESOLUTION
+    state, started = process
+    if state == ZOMBIE:  # exited, not yet reaped by its parent
+        return True
+    return not clock_is_fixed() and started > registered_at + START_TIME_RESOLUTION
 
 
 #: how far a process's start time read from ``/proc`` may be off (boot time is in seconds)
 START_TIME_RESOLUTION = timedelta(seconds=2)
 
 
-def process_started_at(pid: int) -> datetime | None:
-    """When process ``pid`` started, from Linux's ``/proc``; None where that cannot be read."""
+#: the state ``/proc`` gives a process that exited and waits for its parent to reap it
+ZOMBIE = "Z"
+
+
+def process_status(pid: int) -> tuple[str, datetime] | None:
+    """Process ``pid``'s state (a letter: R, S, Z...) and when it started, from Linux's
+    ``/proc``; None where that cannot be read."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         boot = next(line for line in Path("/proc/stat").read_text().splitlines()
                     if line.startswith("btime "))
         # the command name, in parentheses, may hold spaces: the fields follow its last ")"
-        ticks = int(stat[stat.rindex(")") + 2:].split()[19])
-        seconds = int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds = int(boot.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
-    return datetime.fromtimestamp(seconds, UTC)
+    return fields[0], datetime.fromtimestamp(seconds, UTC)
 
 
 def heartbeat(conn: Connection, identity: WorkerIdentity, now: datetime,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -63,14 +64,35 @@ def test_a_registration_older_than_the_process_now_holding_its_pid_is_taken_over
     engine: Engine,
 ) -> None:
     """The pid was reused (here: by this test's own process, as after a container restart)."""
-    long_ago = worker_registry.process_started_at(os.getpid())
-    if long_ago is None:
+    process = worker_registry.process_status(os.getpid())
+    if process is None:
         pytest.skip("this system does not tell when a process started (no /proc)")
+    _, long_ago = process
     register(engine, WorkerIdentity("w", HOST, os.getpid()), now=long_ago - timedelta(hours=1))
     register(engine, WorkerIdentity("w", HOST, os.getpid()))
     with engine.connect() as conn:
         started = conn.scalar(select(workers_table.c.started_at))
     assert started is not None and started > long_ago
+
+
+def test_a_registration_of_an_exited_process_not_yet_reaped_is_taken_over(
+    engine: Engine,
+) -> None:
+    """A zombie: the process exited, its parent has not collected it, its pid still shows."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 60
+        while (status := worker_registry.process_status(child.pid)) is not None \
+                and status[0] != worker_registry.ZOMBIE:
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.05)
+        if status is None:
+            pytest.skip("this system does not tell a process's state (no /proc)")
+        register(engine, WorkerIdentity("w", HOST, child.pid))
+        register(engine, WorkerIdentity("w", HOST, os.getpid()))
+        assert registered_pid(engine, "w") == os.getpid()
+    finally:
+        child.wait()
 
 
 def test_a_live_process_keeps_its_name(engine: Engine, running_pid: int) -> None:
