@@ -19,6 +19,7 @@ from sqlalchemy import case, literal
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, synonym
 
+from aol_core import limits
 from aol_core.context import normalize_level
 from aol_core.db import create_engine
 from aol_core.embed import run_worker
@@ -334,7 +335,8 @@ class AOLDaemon:
                 concurrency=self.concurrency, handle_signals=True,
             )
         except (AOLError, DBAPIError) as exc:
-            log.error("the daemon cannot run: %s", str(exc).strip().splitlines()[0])
+            log.error("the daemon cannot run: %s",
+                      limits.database_message(exc) or str(exc).strip().splitlines()[0])
             return EXIT_FAILURE
         except KeyboardInterrupt:
             return EXIT_FAILURE

@@ -10,8 +10,12 @@ storable instead (they describe a failure, and must not cause another one).
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import traceback
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError
 
 from aol_core.errors import InvalidPayload, PermanentError
 
@@ -166,13 +170,54 @@ def describe_traceback(exc: BaseException) -> str:
 
 
 def _message(exc: BaseException) -> str:
-    """An exception's message; for a database error, the server's primary message and the
-    statement, without the detail lines in which PostgreSQL quotes the values of a row."""
-    primary = getattr(getattr(getattr(exc, "orig", None), "diag", None), "message_primary", None)
-    if isinstance(primary, str) and primary:
-        statement = getattr(exc, "statement", None)
-        return primary + (f" [SQL: {statement}]" if statement else "")
-    return safe_str(exc)
+    """An exception's message; for a database error, :func:`database_message`."""
+    message = database_message(exc)
+    return safe_str(exc) if message is None else message
+
+
+#: where PostgreSQL's primary message quotes a name or a value: ``"..."`` ("" inside)
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+#: what a quoted value is replaced with
+REDACTED = '"…"'
+#: diagnostic fields in which PostgreSQL names the objects an error is about
+_NAMED_OBJECTS = ("schema_name", "table_name", "column_name", "datatype_name",
+                  "constraint_name")
+#: SQLSTATE class of syntax errors and undefined objects: what they quote are names
+#: from the statement's own text (a table, a column, a function)
+_STATEMENT_NAMES = "42"
+
+
+def database_message(exc: BaseException) -> str | None:
+    """For a database error (SQLAlchemy's, or a driver's own), the database's primary
+    message and its error code; None for any other exception.
+
+    Nothing that may hold a value of a row or a parameter (a payload, a result): not
+    PostgreSQL's DETAIL and CONTEXT lines (a violating row, a key), not the statement nor
+    its parameters, and in the primary message no quoted text but the names of objects
+    the server reports the error to be about (a constraint, a table, a column, a type),
+    or, for syntax errors and undefined objects, names from the statement's text. So a
+    unique or check violation names its constraint, and an input the server could not
+    convert is shown as ``"…"``:
+    ``invalid input syntax for type integer: "…" (SQLSTATE 22P02)``.
+    """
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if isinstance(primary, str) and primary:  # PostgreSQL (psycopg)
+        code = getattr(diag, "sqlstate", None) or ""
+        if not code.startswith(_STATEMENT_NAMES):
+            named = {getattr(diag, field, None) for field in _NAMED_OBJECTS} - {None}
+            names = {f'"{name}"' for name in named}
+            primary = _QUOTED.sub(
+                lambda quoted: quoted[0] if quoted[0] in names else REDACTED, primary)
+        return f"{primary} (SQLSTATE {code})" if code else primary
+    if not isinstance(exc, DBAPIError) and not isinstance(orig, sqlite3.Error):
+        return None
+    # SQLite's messages name constraints and columns, never a row's values
+    text = safe_str(orig).strip()
+    first = text.splitlines()[0] if text else type(orig).__name__
+    code = getattr(orig, "sqlite_errorname", None)
+    return f"{first} ({code})" if code else first
 
 
 def safe_str(value: object) -> str:

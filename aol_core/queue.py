@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from aol_core import limits
 from aol_core.config import Settings
 from aol_core.context import LogEntry, PendingArtifact
-from aol_core.drivers import Claim, driver_for
+from aol_core.drivers import Claim, Driver, driver_for
 from aol_core.errors import (
     ActionNotFound,
     IdempotencyConflict,
@@ -146,16 +146,12 @@ def enqueue_many(
         first = wanted.setdefault(row["idempotency_key"], row)
         if first is not row:
             _check_same(first, row)
-    # Keys the caller chose may name actions pruned already: those are not run again.
-    pruned = _pruned(conn, [item.idempotency_key for item in items if item.idempotency_key])
+    driver = driver_for(conn)
+    chosen = {item.idempotency_key for item in items if item.idempotency_key}
+    inserted, existing, pruned = _place(conn, driver, wanted, chosen)
     for key, found in pruned.items():
         if found["action_type"] != wanted[key]["action_type"]:
             _check_same(found, wanted[key])
-    driver = driver_for(conn)
-    inserted = driver.insert_actions(
-        conn, [row for key, row in wanted.items() if key not in pruned])
-    existing = _existing(conn, [key for key in wanted if key not in inserted and
-                                key not in pruned])
     for key, found in existing.items():
         _check_same(found, wanted[key])
     existing.update(pruned)
@@ -268,6 +264,38 @@ def _refuse_unknown_types(
 
 #: how to enqueue a type AOL cannot check, from either side
 FORCE_HINT = "enqueue it anyway with --force (aol enqueue) or force=True (Python)"
+
+
+def _place(
+    conn: Connection, driver: Driver, wanted: dict[str, dict[str, Any]], chosen: set[str]
+) -> tuple[dict[str, int], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Insert the rows whose key is new; return ``(inserted {key: id}, existing actions,
+    pruned actions)`` by key, accounting for every key of ``wanted``.
+
+    Keys the caller chose (``chosen``) may name actions pruned already, which must not run
+    again. A prune deletes an action and records its key in one transaction, which may
+    commit at any moment of this one; so the pruned keys are read last, after the insert
+    (which, on PostgreSQL, waits for a prune that deleted a row of the same key, and on
+    SQLite holds the write lock from then on) and after the existing actions were read.
+    A key the prune recorded meanwhile is found then, and its row inserted here is taken
+    out again. A key found nowhere (its action pruned and its key forgotten meanwhile) is
+    new again: the loop inserts it.
+    """
+    inserted: dict[str, int] = {}
+    existing: dict[str, dict[str, Any]] = {}
+    pruned: dict[str, dict[str, Any]] = {}
+    placing = list(wanted)
+    while placing:
+        inserted.update(driver.insert_actions(conn, [wanted[key] for key in placing]))
+        existing.update(_existing(conn, [key for key in placing if key not in inserted]))
+        pruned.update(_pruned(conn, [key for key in placing if key in chosen
+                                     and key not in existing]))
+        recreated = [inserted.pop(key) for key in pruned if key in inserted]
+        if recreated:
+            conn.execute(delete(actions).where(actions.c.id.in_(recreated)))
+        placing = [key for key in placing
+                   if key not in inserted and key not in existing and key not in pruned]
+    return inserted, existing, pruned
 
 
 def _existing(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -35,7 +35,7 @@ import sqlalchemy
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aol_core import flow, pruning, queue, scheduler, worker_registry
+from aol_core import flow, limits, pruning, queue, scheduler, worker_registry
 from aol_core.config import Settings
 from aol_core.control import Flags, read_flags
 from aol_core.db import mask_url
@@ -76,8 +76,8 @@ class _Held:
 
 
 def database_problem(exc: DBAPIError) -> str:
-    """The database's own first line (no SQL, no parameter values: they may hold payloads)."""
-    return str(exc.orig or exc).strip().splitlines()[0]
+    """The database's own message (no SQL, no values: they may hold payloads)."""
+    return limits.database_message(exc) or type(exc).__name__
 
 
 def _key(claim: Claim) -> tuple[int, int]:
@@ -206,7 +206,7 @@ class Worker:
     def _deregister(self) -> None:
         try:
             with self.engine.begin() as conn:
-                worker_registry.deregister(conn, self.name, utcnow())
+                worker_registry.deregister(conn, self.identity, utcnow())
         except Exception as exc:
             log.warning("could not mark the worker stopped (%s); health will see it expire", exc)
         log.info("worker %s stopped (%s): %s", self.name, self.stop_reason or "done",
@@ -520,8 +520,12 @@ class Worker:
             for claim in stale:  # the runners skip them from now on
                 del self.held[_key(claim)]
         with self.engine.begin() as conn:
-            worker_registry.heartbeat(conn, self.name, now, self.alive_for)
+            registered = worker_registry.heartbeat(conn, self.identity, now, self.alive_for)
             queue.extend_leases(conn, self.name, keep, now + self.alive_for)
+        if not registered:
+            log.error("worker %s: the name is registered to another worker now (this one was "
+                      "silent longer than its lease: frozen or cut off); stopping", self.name)
+            self.request_stop("name taken over")
         if stale:
             handed = queue.release(self.engine, stale, now)
             log.info("handed back %d claimed action(s) that could not start in time", handed)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import Engine
+
 from helpers import aol, run_aol
 
 
@@ -41,3 +43,38 @@ def test_a_schema_failure_lists_every_broken_rule(engine: object, db_url: str) -
     assert result.returncode == 1
     assert "at payload: Additional properties are not allowed" in result.stderr
     assert "at n: 'x' is not of type 'integer'" in result.stderr
+
+
+#: a value only the payload holds, which the database's error would quote
+SECRET = "s3cret-payload-value"
+#: a guard an operator might add: payloads whose "n" is not a number are refused, by an
+#: error that (on PostgreSQL) quotes the value it could not convert
+REFUSE_TEXT_N = {
+    "postgresql": [
+        "CREATE FUNCTION refuse_text_n() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "PERFORM (NEW.payload->>'n')::integer; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_text_n BEFORE INSERT ON aol_actions FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_text_n()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER refuse_text_n BEFORE INSERT ON aol_actions "
+        "WHEN typeof(json_extract(NEW.payload, '$.n')) = 'text' "
+        "BEGIN SELECT RAISE(ABORT, 'payload n must be a number'); END",
+    ],
+}
+REFUSED = {
+    "postgresql": 'invalid input syntax for type integer: "…" (SQLSTATE 22P02)',
+    "sqlite": "payload n must be a number (SQLITE_CONSTRAINT_TRIGGER)",
+}
+
+
+def test_a_database_error_is_one_line_without_the_values_it_quotes(engine: Engine,
+                                                                     db_url: str) -> None:
+    with engine.begin() as conn:
+        for statement in REFUSE_TEXT_N[engine.dialect.name]:
+            conn.exec_driver_sql(statement)
+    result = aol("enqueue", "TEST_NOOP", json.dumps({"n": SECRET}), db_url=db_url)
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert REFUSED[engine.dialect.name] in line
+    assert SECRET not in line

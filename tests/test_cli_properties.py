@@ -3,15 +3,19 @@
 never falls back on its "internal error" line (every mistake is a known one).
 
 Generated command lines run in-process through ``aol_core.cli.main`` on both databases, with
-a fixed sequence of examples (derandomized) so that CI is not flaky. The worker and the demo
-are left out: they run until the queue drains (their flags are checked in test_cli_mistakes).
+a fixed sequence of examples (derandomized) so that CI is not flaky. The worker runs with
+``--burst`` (it exits once nothing is due) and the demo in a directory of its own, each with
+fewer examples, as each runs a worker.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,6 +97,46 @@ COMMANDS = st.one_of(
 ).map(joined)
 
 
+#: a burst worker with any of its options: it runs what is due, then exits
+BURST_WORKER = st.tuples(st.just(["worker", "--burst"]), options(
+    flag("--concurrency", NUMBER), flag("--lease-seconds", NUMBER),
+    flag("--batch-size", NUMBER), flag("--poll-interval", NUMBER),
+    flag("--grace-seconds", NUMBER), flag("--name", TEXT), flag("--proof"),
+    flag("--allow-broken-plugins"), flag("--log-level", TEXT | st.just("DEBUG")),
+)).map(joined)
+#: a file where the demo may be asked to make its directory
+A_FILE = "a-file"
+#: the demo's directory: new, existing, a file, nested, or odd
+DEMO_DIR = st.sampled_from(["", ".", "demo", A_FILE, f"{A_FILE}/below", "a/b/c"]) | TEXT
+DEMO = st.tuples(st.just(["demo"]), options(flag("--dir", DEMO_DIR))).map(joined)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``aol`` run in this process: its exit code and what it wrote on stderr. A logging
+    handler it set up goes with it (it writes to this run's captured stderr)."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    capsys.readouterr()
+    try:
+        code: Any = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        for handler in set(root.handlers) - set(handlers):
+            root.removeHandler(handler)
+    _, err = capsys.readouterr()
+    return (0 if code is None else code), err
+
+
+def assert_one_line_at_most(argv: list[str], code: int, err: str) -> None:
+    """The property: exit code 0, 1 or 2, no traceback, no "internal error", and an error
+    said in at most one line."""
+    assert code in (0, 1, 2), (argv, err)
+    assert "Traceback" not in err and "internal error" not in err, (argv, err)
+    if code:
+        assert len(err.strip().splitlines()) <= 1, (argv, err)
+
+
 @pytest.fixture
 def populated(harness: ActionHarness) -> None:
     """Actions in several states, so ids and filters find something."""
@@ -108,14 +152,32 @@ def test_any_command_line_exits_0_1_or_2_with_at_most_one_line_of_error(
         argv: list[str], populated: None, engine: Engine, db_url: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     assume(not {"worker", "demo"} & set(argv))
-    capsys.readouterr()
-    try:
-        code: Any = main(["--db", db_url, *argv])
-    except SystemExit as exit_:
-        code = exit_.code
-    _, err = capsys.readouterr()
-    code = 0 if code is None else code
-    assert code in (0, 1, 2), (argv, err)
-    assert "Traceback" not in err and "internal error" not in err, (argv, err)
-    if code:
-        assert len(err.strip().splitlines()) <= 1, (argv, err)
+    code, err = run(["--db", db_url, *argv], capsys)
+    assert_one_line_at_most(argv, code, err)
+
+
+@settings(max_examples=40, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(argv=BURST_WORKER)
+def test_any_burst_worker_command_line_exits_0_1_or_2_with_at_most_one_line_of_error(
+        argv: list[str], harness: ActionHarness, db_url: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    harness.enqueue("TEST_NOOP", {})  # something to run (unless paused, or killed)
+    code, err = run(["--db", db_url, *argv], capsys)
+    assert_one_line_at_most(argv, code, err)
+
+
+@settings(max_examples=30, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(argv=DEMO)
+def test_any_demo_command_line_exits_0_1_or_2_with_at_most_one_line_of_error(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo makes its own SQLite database, in a directory under this test's."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / A_FILE).touch()
+    given_dirs = [value for option, value in itertools.pairwise(argv) if option == "--dir"]
+    where = Path(os.path.abspath(tmp_path / (given_dirs[-1] if given_dirs else "aol-demo")))
+    assume(tmp_path in [where, *where.parents])  # never outside (given "..", or "/")
+    code, err = run(argv, capsys)
+    assert_one_line_at_most(argv, code, err)

@@ -222,6 +222,41 @@ def test_a_huge_log_line_or_error_is_stored_capped(where: str, hostile: ActionHa
     assert longest < 1024 * 1024
 
 
+# --- database errors name what failed, never the values ---------------------------------------
+
+#: a value only the payload holds: no stored error or log line may quote it
+SECRET = "s3cret-payload-value"
+#: the error each violation is recorded with, per database: the server's primary message
+#: (constraint and table names kept, quoted values replaced) and its error code
+VIOLATION_ERRORS = {
+    ("unique", "postgresql"): 'IntegrityError: duplicate key value violates unique '
+                              'constraint "hostile_values_unique" (SQLSTATE 23505)',
+    ("unique", "sqlite"): "IntegrityError: UNIQUE constraint failed: hostile_values.value "
+                          "(SQLITE_CONSTRAINT_UNIQUE)",
+    ("check", "postgresql"): 'IntegrityError: new row for relation "hostile_values" violates '
+                             'check constraint "hostile_values_short" (SQLSTATE 23514)',
+    ("check", "sqlite"): "IntegrityError: CHECK constraint failed: hostile_values_short "
+                         "(SQLITE_CONSTRAINT_CHECK)",
+    ("convert", "postgresql"): 'DataError: invalid input syntax for type integer: "…" '
+                               "(SQLSTATE 22P02)",
+}
+
+
+@pytest.mark.parametrize("violation", ["unique", "check", "convert"])
+def test_a_database_error_in_a_handler_is_recorded_without_the_values_it_quotes(
+    violation: str, hostile: ActionHarness
+) -> None:
+    if (violation, dialect(hostile)) not in VIOLATION_ERRORS:
+        pytest.skip("SQLite converts any text to an integer without an error")
+    action = hostile.run("HOSTILE_VIOLATION", {"violate": violation, "secret": SECRET},
+                         max_attempts=1)
+    assert action.status == Status.DLQ
+    assert action.last_error == VIOLATION_ERRORS[violation, dialect(hostile)]
+    messages = [e.message for e in hostile.logs(action.id)]
+    assert any(action.last_error in message for message in messages)
+    assert not [message for message in messages if SECRET in message]
+
+
 # --- plugin API traps -------------------------------------------------------------------------
 
 

@@ -65,29 +65,24 @@ DEADLINE = 120.0
 
 @dataclass
 class Fleet:
-    """``aol worker`` children by name. A restart registers as ``NAME.N``: the killed worker's
-    registration stays live for a while, and a worker refuses a live worker's name. Logs go
-    to files (a full pipe would block a worker)."""
+    """``aol worker`` children by name; a restarted worker keeps its name, as under a
+    supervisor. Logs go to files (a full pipe would block a worker)."""
 
     db_url: str
     logs: Path
     preexec: Callable[[], None] | None = None
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     log_of: dict[str, Path] = field(default_factory=dict)
-    #: the name each running worker registered under
-    registered_as: dict[str, str] = field(default_factory=dict)
     everything: list[subprocess.Popen[bytes]] = field(default_factory=list)
     starts: int = 0
 
     def start(self, name: str, *flags: str) -> subprocess.Popen[bytes]:
         self.starts += 1
         log = self.logs / f"{name}.{self.starts}.err"
-        self.registered_as[name] = f"{name}.{self.starts}"
         with log.open("wb") as err:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "aol_core.cli", "--db", self.db_url, "worker",
-                 "--name", self.registered_as[name], "--lease-seconds", LEASE,
-                 "--poll-interval", POLL, *flags],
+                 "--name", name, "--lease-seconds", LEASE, "--poll-interval", POLL, *flags],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                 env={**os.environ}, preexec_fn=self.preexec,
             )
@@ -116,8 +111,7 @@ class Fleet:
         just restarted, has no handler for the signal yet and dies of it, holding nothing.)"""
         deadline = time.monotonic() + DEADLINE
         for name, log in self.log_of.items():
-            started = f"worker {self.registered_as.get(name)} started"
-            while (name in self.running and started not in log.read_text()
+            while (name in self.running and f"worker {name} started" not in log.read_text()
                    and time.monotonic() < deadline):
                 self.check_alive()
                 time.sleep(0.1)

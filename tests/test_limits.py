@@ -7,6 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from aol_core import limits
 from aol_core.config import Settings
@@ -123,3 +125,21 @@ def test_an_exception_whose_str_fails_is_still_described() -> None:
 def test_a_retention_too_long_to_compute_with_is_a_config_error(raw: str) -> None:
     with pytest.raises(ConfigError, match="AOL_RETENTION"):
         Settings.from_env({"AOL_RETENTION": raw})
+
+
+#: what a statement naming a table that does not exist fails with: the name is kept, as
+#: it comes from the statement's own text (PostgreSQL's SQLSTATE class 42)
+UNDEFINED_TABLE = {
+    "postgresql": 'relation "no_such_table" does not exist (SQLSTATE 42P01)',
+    "sqlite": "no such table: no_such_table (SQLITE_ERROR)",
+}
+
+
+def test_a_database_error_names_what_the_statement_named(engine: Engine) -> None:
+    with engine.connect() as conn, pytest.raises(DBAPIError) as failed:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    assert limits.database_message(failed.value) == UNDEFINED_TABLE[engine.dialect.name]
+
+
+def test_an_exception_from_elsewhere_is_no_database_error() -> None:
+    assert limits.database_message(ValueError("not a database")) is None

@@ -93,8 +93,9 @@ def spawn(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Spawn]:
 
     def start(*flags: str, name: str | None = None) -> WorkerProcess:
         name = name or f"worker-{len(started) + 1}"
-        out = (tmp_path / f"{name}.out").open("wb")
-        err_path = tmp_path / f"{name}.err"
+        files = f"{name}.{len(started) + 1}"  # a name started again keeps each one's logs
+        out = (tmp_path / f"{files}.out").open("wb")
+        err_path = tmp_path / f"{files}.err"
         err = err_path.open("wb")
         popen = subprocess.Popen(
             [sys.executable, "-m", "aol_core.cli", "--db", db_url, "worker", "--name", name,
@@ -364,6 +365,59 @@ def test_action_of_a_worker_killed_mid_action_is_completed_by_another_after_leas
     assert expiry.level == "WARNING"
     assert expiry.attempt == 1
     assert "doomed" in expiry.message and "will be retried" in expiry.message
+
+
+def test_a_worker_restarted_under_its_name_right_after_sigkill_starts(
+    engine: Engine, spawn: Spawn
+) -> None:
+    """As a supervisor restarts it (systemd ``Restart=always``): the killed worker's
+    registration is live for a lease (an hour here), but its process is gone."""
+    killed = spawn("--lease-seconds", "3600", "--poll-interval", POLL, name="w")
+    wait_live(engine, killed)
+    killed.send(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
+    restarted = spawn("--lease-seconds", "3600", "--poll-interval", POLL, name="w")
+    wait_until(lambda: "worker w started" in restarted.stderr(),
+               "the restarted worker to start", watch=[restarted])
+    with engine.connect() as conn:
+        assert [(row.name, row.pid) for row in live_workers(conn, utcnow())] == [
+            ("w", restarted.pid)]
+    assert restarted.stop() == 0
+
+
+def test_a_worker_frozen_past_its_lease_whose_name_was_taken_stops_when_it_wakes(
+    engine: Engine, spawn: Spawn
+) -> None:
+    """Frozen (SIGSTOP) longer than its lease, its registration expired and a new worker
+    registered the name; woken, it finds the name taken at its next heartbeat and stops,
+    so two live workers never share a name."""
+    frozen = spawn("--lease-seconds", "2", "--poll-interval", POLL, name="w")
+    wait_live(engine, frozen)
+    frozen.send(signal.SIGSTOP)
+    wait_until(lambda: "w" not in live_names(engine), "the frozen worker's registration "
+               "to expire")
+    successor = spawn("--lease-seconds", "3600", "--poll-interval", POLL, name="w")
+    wait_until(lambda: "worker w started" in successor.stderr(), "the successor to start",
+               watch=[successor])
+    frozen.send(signal.SIGCONT)
+    assert frozen.wait() == 0
+    assert "the name is registered to another worker now" in frozen.stderr()
+    with engine.connect() as conn:  # the woken worker's stop did not mark it stopped
+        assert [(row.name, row.pid, row.stopped_at) for row in live_workers(
+            conn, utcnow())] == [("w", successor.pid, None)]
+    assert successor.stop() == 0
+
+
+def test_a_second_worker_under_a_live_workers_name_is_refused(
+    engine: Engine, spawn: Spawn
+) -> None:
+    first = spawn("--poll-interval", POLL, name="w")
+    wait_live(engine, first)
+    second = spawn("--poll-interval", POLL, name="w")
+    assert second.wait() == 1
+    assert f"a live worker is already named 'w' (process {first.pid} on " in second.stderr()
+    assert first.running()
+    assert first.stop() == 0
 
 
 # --- 3. a frozen worker's late completion is refused ----------------------------------------

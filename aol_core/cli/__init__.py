@@ -144,8 +144,12 @@ def one_line(message: str) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)  # a database error: the driver's own message
-    text = limits.safe_str(orig if orig is not None else exc).strip()
+    """A database error's own message, without values (see limits.database_message), or
+    the first line of any other exception's."""
+    database = limits.database_message(exc)
+    if database is not None:
+        return database
+    text = limits.safe_str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 

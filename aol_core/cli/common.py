@@ -158,7 +158,9 @@ def print_table(headers: list[str], rows: list[list[Any]]) -> None:
 
 
 def excerpt(text: str | None, width: int = 60) -> str:
-    if not text:
+    """The first line of ``text``, cut to ``width``; "" for no text, or only white space."""
+    lines = (text or "").strip().splitlines()
+    if not lines:
         return ""
-    line = text.strip().splitlines()[0]
+    line = lines[0]
     return line if len(line) <= width else line[: width - 1] + "…"

@@ -57,9 +57,14 @@ def register(commands: Any) -> None:
     demo = commands.add_parser(
         "demo", help="run the installed plugins' example actions on a fresh SQLite database"
     )
-    demo.add_argument("--dir", type=Path, default=Path("aol-demo"),
+    demo.add_argument("--dir", type=directory_arg, default=Path("aol-demo"),
                       help="where the demo database goes (default ./aol-demo)")
     demo.set_defaults(handler=run_demo)
+
+
+def directory_arg(text: str) -> Path:
+    """A directory's path, which must be UTF-8: the demo prints it and puts it in a URL."""
+    return Path(text_arg(text))
 
 
 def run_worker(ctx: Context, args: argparse.Namespace) -> int:
@@ -86,10 +91,14 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
     registry = installed_catalog()
     if not registry.routes:
         raise AOLError("no action plugins are installed; pip install plugins/aol-social first")
-    args.dir.mkdir(parents=True, exist_ok=True)
     database = args.dir / "demo.db"
-    for stale in args.dir.glob("demo.db*"):
-        stale.unlink()
+    try:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        for stale in args.dir.glob("demo.db*"):
+            stale.unlink()
+    except OSError as exc:
+        raise AOLError(f"cannot use {str(args.dir)!r} for the demo database: "
+                       f"{exc.strerror or exc}") from None
     url = f"sqlite:///{database}"
     engine = create_engine(url)
     schema.upgrade(engine, registry)

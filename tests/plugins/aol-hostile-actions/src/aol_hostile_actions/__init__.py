@@ -14,7 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DDL, Column, Integer, MetaData, String, Table, event, insert, text
+from sqlalchemy import (
+    DDL,
+    CheckConstraint,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    event,
+    insert,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from aol_core import ActionContext, ActionSpec, hookimpl
@@ -27,6 +39,16 @@ rows = Table(
     Column("action_id", Integer, nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("tag", String(100)),
+)
+
+#: values a HOSTILE_VIOLATION handler writes: unique, and at most 20 characters long
+values = Table(
+    "hostile_values",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("value", String(200), nullable=False),
+    UniqueConstraint("value", name="hostile_values_unique"),
+    CheckConstraint("length(value) <= 20", name="hostile_values_short"),
 )
 
 
@@ -75,6 +97,7 @@ ACTION_TYPES = (
     "HOSTILE_NUL",       # logs, raises or returns text with a NUL character
     "HOSTILE_HUGE",      # returns, logs or raises tens of megabytes
     "HOSTILE_HANG",      # blocks until its release file exists
+    "HOSTILE_VIOLATION", # makes the database refuse its payload's secret (the error quotes it)
 )
 
 
@@ -184,6 +207,9 @@ def handle_action(
         context.log("INFO", "hanging until released")
         wait_for(payload["release"])
         return {"released": True}
+    if action_type == "HOSTILE_VIOLATION":
+        violate(session, payload["violate"], str(payload["secret"]))
+        return None
     if action_type == "HOSTILE_LATE_ARTIFACT":
         context.record_artifact("proof.txt", f"attempt {context.attempt}")
         if context.attempt == 1:  # outlive the timeout, the lease, and the next attempt
@@ -211,3 +237,18 @@ def _huge(where: str, megabytes: int, context: ActionContext) -> Any:
     if where == "raise":
         raise RuntimeError(blob)
     return {"blob": blob}
+
+
+def violate(session: Session, how: str, secret: str) -> None:
+    """Make the database refuse a statement holding ``secret``, whose error detail (or, for
+    a conversion, its primary message) quotes it: a second row with the same unique value,
+    a value longer than the check constraint allows, or text cast to an integer (which
+    SQLite converts without an error)."""
+    if how == "unique":
+        session.execute(insert(values), [{"value": secret}, {"value": secret}])
+    elif how == "check":
+        session.execute(insert(values).values(value=secret + "-" * 20))
+    elif how == "convert":
+        session.execute(text("SELECT CAST(:secret AS INTEGER)"), {"secret": secret})
+    else:
+        raise ValueError(f"unknown violation {how!r}")
