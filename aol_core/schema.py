@@ -138,21 +138,68 @@ def _upgrade_plugin(conn: Connection, found: _PluginSchema, directory: Path) -> 
     with EnvironmentContext(_config(), script, fn=revisions, destination_rev="heads") as env:
         env.configure(connection=conn, version_table=table,
                       render_as_batch=conn.dialect.name == "sqlite")
-        _refuse_foreign_plugin_tables(conn, found, table)
-        if _adopt(conn, found, table):
+        first = _first_revision_tables(found.plugin, script, conn.dialect.name)
+        _refuse_foreign_plugin_tables(conn, found, table, first)
+        if _adopt(conn, first, table):
             env.get_context().stamp(script, _base(found.plugin, script))
         with env.begin_transaction():
             env.run_migrations()
 
 
-def _refuse_foreign_plugin_tables(conn: Connection, found: _PluginSchema, table: str) -> None:
-    """Some of a plugin's table names, but not all, in a database the plugin never migrated
-    belong to another system (the original AICMO's ``campaign_ops_campaigns``, most likely):
-    creating the rest would run the plugin on tables with other columns."""
+def _first_revision_tables(plugin: PluginInfo, script: ScriptDirectory,
+                           dialect: str) -> frozenset[str]:
+    """The tables the plugin's first revision creates: what ``aol_schema`` made before the
+    plugin had migrations, so what a database made then holds.
+
+    The plugin's current models cannot tell: a later revision that adds a table makes them
+    name tables such a database never had. The first revision is therefore run in Alembic's
+    offline (``as_sql``) mode on this database's dialect, its SQL rendered into a buffer that
+    is thrown away, while the operations it invokes are noted (a table created, or dropped
+    again): no database is touched, and the answer comes from the revision itself, whatever
+    helpers it builds its tables with. A first revision that needs a connection (to inspect
+    or to read rows) cannot be read so, and is refused naming why.
+    """
+    from io import StringIO
+
+    from alembic.operations import Operations, ops
+    from alembic.runtime.migration import MigrationContext
+
+    created: set[str] = set()
+    base = script.get_revision(_base(plugin, script))
+    offline = MigrationContext.configure(
+        dialect_name=dialect, opts={"as_sql": True, "output_buffer": StringIO()})
+    try:
+        with Operations.context(offline) as operations:
+            render = operations.invoke
+
+            def record(operation: ops.MigrateOperation) -> Any:
+                if isinstance(operation, ops.CreateTableOp):
+                    created.add(operation.table_name)
+                elif isinstance(operation, ops.DropTableOp):
+                    created.discard(operation.table_name)
+                return render(operation)
+
+            # Alembic's ``op`` proxy is bound to this instance and calls its ``invoke``
+            # (a subclass would get no proxy), so the instance's own is the place to listen
+            operations.invoke = record  # type: ignore[method-assign]
+            base.module.upgrade()
+    except Exception as exc:
+        raise PluginError(f"plugin {plugin.label}: its first revision {base.revision} cannot "
+                          f"be read without a database (it must only create tables): "
+                          f"{exc}") from exc
+    return frozenset(created)
+
+
+def _refuse_foreign_plugin_tables(conn: Connection, found: _PluginSchema, table: str,
+                                  first: frozenset[str]) -> None:
+    """Some of a plugin's table names, but not all of its first revision's, in a database
+    the plugin never migrated belong to another system (the original AICMO's
+    ``campaign_ops_campaigns``, most likely): creating the rest would run the plugin on tables
+    with other columns."""
     existing = set(inspect(conn).get_table_names())
-    tables = {name for metadata in found.metadata for name in metadata.tables}
+    tables = {name for metadata in found.metadata for name in metadata.tables} | first
     foreign = sorted(tables & existing)
-    if table not in existing and foreign and not tables <= existing:
+    if table not in existing and foreign and not first <= existing:
         raise ForeignTables(
             f"the database holds tables {found.plugin.distribution} did not create: "
             f"{', '.join(foreign)}; to take over a database of the original AOL, run: "
@@ -160,12 +207,12 @@ def _refuse_foreign_plugin_tables(conn: Connection, found: _PluginSchema, table:
         )
 
 
-def _adopt(conn: Connection, found: _PluginSchema, table: str) -> bool:
+def _adopt(conn: Connection, first: frozenset[str], table: str) -> bool:
     """Tables created before the plugin had migrations (by ``aol_schema``) are taken as its
-    first revision rather than created again: no version table yet, all its tables there."""
+    first revision rather than created again: no version table yet, and every table that
+    revision creates already there (tables of later revisions are then created by those)."""
     existing = set(inspect(conn).get_table_names())
-    tables = {name for metadata in found.metadata for name in metadata.tables}
-    return table not in existing and bool(tables) and tables <= existing
+    return table not in existing and bool(first) and first <= existing
 
 
 def _base(plugin: PluginInfo, script: ScriptDirectory) -> str:
