@@ -18,7 +18,7 @@ from aol_core.cli import Context
 from aol_core.cli.plugin_commands import PluginCommands
 from sqlalchemy.orm import Session
 
-from aol_campaign_ops import api, imports, views
+from aol_campaign_ops import api, imports, report, views
 from aol_campaign_ops.models import CampaignStatus, TaskStatus, TaskType
 
 
@@ -132,7 +132,7 @@ def run_show(ctx: Context, args: argparse.Namespace) -> int:
             f"owner: {shown['owner_email'] or 'none'}; zone: {shown['timezone']}; {dates}",
             f"upcoming posts: {len(shown['upcoming_items'])}",
             *(f"  {i['id']}\t{i['status']}\t{i['publish_at']}\t{i['platform']}\t"
-              f"{i['account'] or '-'}\t{_first_line(i['content'])}"
+              f"{i['account'] or '-'}\t{report.first_line(i['content'], 60)}"
               for i in shown["upcoming_items"]),
             f"open tasks: {len(shown['open_tasks'])}",
             *(f"  {t['id']}\t{t['status']}\t{t['type']}\t{t['due_at'] or 'no deadline'}\t"
@@ -208,11 +208,6 @@ def run_done(ctx: Context, args: argparse.Namespace) -> int:
     with transaction(ctx) as session:
         api.set_task_status(session, args.task, TaskStatus.DONE, actor="aol campaigns done")
     return 0
-
-
-def _first_line(text: str, width: int = 60) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def _print(data: Any, as_json: bool, lines: Callable[[], list[str]]) -> None:
