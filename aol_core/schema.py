@@ -138,9 +138,7 @@ def _upgrade_plugin(conn: Connection, found: _PluginSchema, directory: Path) -> 
     with EnvironmentContext(_config(), script, fn=revisions, destination_rev="heads") as env:
         env.configure(connection=conn, version_table=table,
                       render_as_batch=conn.dialect.name == "sqlite")
-        first = _first_revision_tables(found.plugin, script, conn.dialect.name)
-        _refuse_foreign_plugin_tables(conn, found, table, first)
-        if _adopt(conn, first, table):
+        if _adopt(conn, found, script, table):
             env.get_context().stamp(script, _base(found.plugin, script))
         with env.begin_transaction():
             env.run_migrations()
@@ -190,29 +188,38 @@ def _first_revision_tables(plugin: PluginInfo, script: ScriptDirectory,
     return frozenset(created)
 
 
-def _refuse_foreign_plugin_tables(conn: Connection, found: _PluginSchema, table: str,
-                                  first: frozenset[str]) -> None:
-    """Some of a plugin's table names, but not all of its first revision's, in a database
-    the plugin never migrated belong to another system (the original AICMO's
-    ``campaign_ops_campaigns``, most likely): creating the rest would run the plugin on tables
-    with other columns."""
+def _unmigrated_tables_present(conn: Connection, found: _PluginSchema, table: str) -> bool:
+    """Tables with the plugin's names in a database the plugin never migrated (no version
+    table): to adopt, or to refuse as another system's. Only then is the first revision read."""
     existing = set(inspect(conn).get_table_names())
-    tables = {name for metadata in found.metadata for name in metadata.tables} | first
-    foreign = sorted(tables & existing)
-    if table not in existing and foreign and not first <= existing:
+    tables = {name for metadata in found.metadata for name in metadata.tables}
+    return table not in existing and bool(tables & existing)
+
+
+def _adopt(conn: Connection, found: _PluginSchema, script: ScriptDirectory,
+           table: str) -> bool:
+    """Whether the plugin's tables are there from before it had migrations (made by
+    ``aol_schema``), to be taken as its first revision rather than created again: no version
+    table yet, and every table the first revision creates already there (tables of later
+    revisions are then created by those).
+
+    Some of the plugin's table names without all of the first revision's belong to another
+    system (the original AICMO's ``campaign_ops_campaigns``, most likely): creating the rest
+    would run the plugin on tables with other columns, so that is refused. The first revision
+    is read only when tables with the plugin's names are there at all.
+    """
+    existing = set(inspect(conn).get_table_names())
+    tables = {name for metadata in found.metadata for name in metadata.tables}
+    if table in existing or not tables & existing:
+        return False
+    first = _first_revision_tables(found.plugin, script, conn.dialect.name)
+    if not first or not first <= existing:
         raise ForeignTables(
             f"the database holds tables {found.plugin.distribution} did not create: "
-            f"{', '.join(foreign)}; to take over a database of the original AOL, run: "
-            "aol db adopt"
+            f"{', '.join(sorted((tables | first) & existing))}; to take over a database of "
+            "the original AOL, run: aol db adopt"
         )
-
-
-def _adopt(conn: Connection, first: frozenset[str], table: str) -> bool:
-    """Tables created before the plugin had migrations (by ``aol_schema``) are taken as its
-    first revision rather than created again: no version table yet, and every table that
-    revision creates already there (tables of later revisions are then created by those)."""
-    existing = set(inspect(conn).get_table_names())
-    return table not in existing and bool(first) and first <= existing
+    return True
 
 
 def _base(plugin: PluginInfo, script: ScriptDirectory) -> str:
