@@ -138,34 +138,88 @@ def _upgrade_plugin(conn: Connection, found: _PluginSchema, directory: Path) -> 
     with EnvironmentContext(_config(), script, fn=revisions, destination_rev="heads") as env:
         env.configure(connection=conn, version_table=table,
                       render_as_batch=conn.dialect.name == "sqlite")
-        _refuse_foreign_plugin_tables(conn, found, table)
-        if _adopt(conn, found, table):
+        if _adopt(conn, found, script, table):
             env.get_context().stamp(script, _base(found.plugin, script))
         with env.begin_transaction():
             env.run_migrations()
 
 
-def _refuse_foreign_plugin_tables(conn: Connection, found: _PluginSchema, table: str) -> None:
-    """Some of a plugin's table names, but not all, in a database the plugin never migrated
-    belong to another system (the original AICMO's ``campaign_ops_campaigns``, most likely):
-    creating the rest would run the plugin on tables with other columns."""
+def _first_revision_tables(plugin: PluginInfo, script: ScriptDirectory,
+                           dialect: str) -> frozenset[str]:
+    """The tables the plugin's first revision creates: what ``aol_schema`` made before the
+    plugin had migrations, so what a database made then holds.
+
+    The plugin's current models cannot tell: a later revision that adds a table makes them
+    name tables such a database never had. The first revision is therefore run in Alembic's
+    offline (``as_sql``) mode on this database's dialect, its SQL rendered into a buffer that
+    is thrown away, while the operations it invokes are noted (a table created, or dropped
+    again): no database is touched, and the answer comes from the revision itself, whatever
+    helpers it builds its tables with. A first revision that needs a connection (to inspect
+    or to read rows) cannot be read so, and is refused naming why.
+    """
+    from io import StringIO
+
+    from alembic.operations import Operations, ops
+    from alembic.runtime.migration import MigrationContext
+
+    created: set[str] = set()
+    base = script.get_revision(_base(plugin, script))
+    offline = MigrationContext.configure(
+        dialect_name=dialect, opts={"as_sql": True, "output_buffer": StringIO()})
+    try:
+        with Operations.context(offline) as operations:
+            render = operations.invoke
+
+            def record(operation: ops.MigrateOperation) -> Any:
+                if isinstance(operation, ops.CreateTableOp):
+                    created.add(operation.table_name)
+                elif isinstance(operation, ops.DropTableOp):
+                    created.discard(operation.table_name)
+                return render(operation)
+
+            # Alembic's ``op`` proxy is bound to this instance and calls its ``invoke``
+            # (a subclass would get no proxy), so the instance's own is the place to listen
+            operations.invoke = record  # type: ignore[method-assign]
+            base.module.upgrade()
+    except Exception as exc:
+        raise PluginError(f"plugin {plugin.label}: its first revision {base.revision} cannot "
+                          f"be read without a database (it must only create tables): "
+                          f"{exc}") from exc
+    return frozenset(created)
+
+
+def _unmigrated_tables_present(conn: Connection, found: _PluginSchema, table: str) -> bool:
+    """Tables with the plugin's names in a database the plugin never migrated (no version
+    table): to adopt, or to refuse as another system's. Only then is the first revision read."""
     existing = set(inspect(conn).get_table_names())
     tables = {name for metadata in found.metadata for name in metadata.tables}
-    foreign = sorted(tables & existing)
-    if table not in existing and foreign and not tables <= existing:
+    return table not in existing and bool(tables & existing)
+
+
+def _adopt(conn: Connection, found: _PluginSchema, script: ScriptDirectory,
+           table: str) -> bool:
+    """Whether the plugin's tables are there from before it had migrations (made by
+    ``aol_schema``), to be taken as its first revision rather than created again: no version
+    table yet, and every table the first revision creates already there (tables of later
+    revisions are then created by those).
+
+    Some of the plugin's table names without all of the first revision's belong to another
+    system (the original AICMO's ``campaign_ops_campaigns``, most likely): creating the rest
+    would run the plugin on tables with other columns, so that is refused. The first revision
+    is read only when tables with the plugin's names are there at all.
+    """
+    existing = set(inspect(conn).get_table_names())
+    tables = {name for metadata in found.metadata for name in metadata.tables}
+    if table in existing or not tables & existing:
+        return False
+    first = _first_revision_tables(found.plugin, script, conn.dialect.name)
+    if not first or not first <= existing:
         raise ForeignTables(
             f"the database holds tables {found.plugin.distribution} did not create: "
-            f"{', '.join(foreign)}; to take over a database of the original AOL, run: "
-            "aol db adopt"
+            f"{', '.join(sorted((tables | first) & existing))}; to take over a database of "
+            "the original AOL, run: aol db adopt"
         )
-
-
-def _adopt(conn: Connection, found: _PluginSchema, table: str) -> bool:
-    """Tables created before the plugin had migrations (by ``aol_schema``) are taken as its
-    first revision rather than created again: no version table yet, all its tables there."""
-    existing = set(inspect(conn).get_table_names())
-    tables = {name for metadata in found.metadata for name in metadata.tables}
-    return table not in existing and bool(tables) and tables <= existing
+    return True
 
 
 def _base(plugin: PluginInfo, script: ScriptDirectory) -> str:

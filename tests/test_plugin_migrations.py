@@ -189,6 +189,46 @@ def test_tables_created_before_a_plugin_had_migrations_are_adopted(
     engine.dispose()
 
 
+#: the plugin's release after that: a table of its own, in the models and revision 0002
+WITH_ACCOUNTS = PLUGIN.replace('@hookimpl\ndef aol_schema', '''
+Table("acme_ledger_accounts", metadata, Column("id", Integer, primary_key=True))
+
+@hookimpl
+def aol_schema''', 1)
+
+ACCOUNTS = '''
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+def upgrade():
+    op.create_table("acme_ledger_accounts", sa.Column("id", sa.Integer, primary_key=True))
+'''
+
+
+def test_tables_made_before_migrations_are_adopted_when_a_later_revision_adds_a_table(
+    tmp_site: Path, db_url: str
+) -> None:
+    install(tmp_site, "acme-ledger", "0.9", "acme_ledger_old", SCHEMA)
+    engine = create_engine(db_url)
+    schema.upgrade(engine, load_plugins(Settings(plugins=("acme-ledger",))))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO acme_ledger_entries (amount) VALUES (3)"))
+
+    shutil.rmtree(tmp_site / "acme_ledger-0.9.dist-info")
+    importlib.invalidate_caches()
+    install(tmp_site, "acme-ledger", "1.1", "acme_ledger", WITH_ACCOUNTS)
+    release(tmp_site, FIRST, ACCOUNTS)
+    schema.upgrade(engine, ledger_registry())
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT amount FROM acme_ledger_entries")) == 3
+        assert conn.scalar(text("SELECT version_num FROM acme_ledger_alembic_version")) == "0002"
+    assert "acme_ledger_accounts" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
 def test_an_upgrade_without_a_plugin_leaves_its_tables_alone(tmp_site: Path,
                                                              db_url: str) -> None:
     ledger_plugin(tmp_site, FIRST)

@@ -238,3 +238,84 @@ def test_a_missing_file_is_one_line(run: Aol, tmp_path: Path) -> None:
 
     assert code == 1
     assert err == f"aol: error: cannot read {tmp_path / 'absent.csv'}: No such file or directory\n"
+
+
+def test_add_item_schedules_a_post_and_show_lists_upcoming_posts_soonest_first(
+    run: Aol,
+) -> None:
+    campaign = str(created_id(run("campaigns", "create", "Berlin", "--timezone",
+                                  "Europe/Berlin")))
+    later = created_id(run("campaigns", "add-item", campaign, "mastodon", "Doors open",
+                           "--at", "2030-01-09T10:00", "--account", "brand",
+                           "--media", "https://example.com/door.png", "--alt", "A door"))
+    sooner = created_id(run("campaigns", "add-item", campaign, "bluesky", "Teaser",
+                            "--at", "2030-01-08T10:00+00:00", "--media", "poster.png"))
+
+    code, out, _ = run("campaigns", "show", campaign, "--json")
+
+    assert code == 0
+    assert json.loads(out)["upcoming_items"] == [
+        {"id": sooner, "status": "SCHEDULED", "platform": "bluesky", "account": None,
+         "publish_at": "2030-01-08T11:00:00+01:00", "content": "Teaser",
+         "media": [{"path": "poster.png", "alt": ""}]},
+        {"id": later, "status": "SCHEDULED", "platform": "mastodon", "account": "brand",
+         "publish_at": "2030-01-09T10:00:00+01:00", "content": "Doors open",
+         "media": [{"url": "https://example.com/door.png", "alt": "A door"}]},
+    ]
+    assert "upcoming posts: 2" in run("campaigns", "show", campaign)[1]
+
+
+def test_add_item_without_a_time_zone_offset_or_content_is_one_line_and_writes_nothing(
+    run: Aol, aol_harness: ActionHarness
+) -> None:
+    campaign = str(created_id(run("campaigns", "create", "Spring launch")))
+    before = aol_harness.row_counts()
+
+    assert run("campaigns", "add-item", campaign, "mastodon", "Hi", "--at", "soon") == (
+        1, "", "aol: error: --at 'soon' is not a time like 2030-01-08T10:00\n")
+    assert run("campaigns", "add-item", campaign, "mastodon", " ", "--at",
+               "2030-01-08T10:00") == (1, "", "aol: error: content is empty\n")
+    assert aol_harness.row_counts() == before
+
+
+def test_importing_items_adds_every_row_with_its_media(
+    run: Aol, aol_harness: ActionHarness, tmp_path: Path
+) -> None:
+    campaign = str(created_id(run("campaigns", "create", "Berlin", "--timezone",
+                                  "Europe/Berlin")))
+    rows = write(tmp_path, "platform,publish_at,content,account,media,alt\n"
+                           "mastodon,2030-01-08T10:00,Teaser,brand,a.png|b.png,First|Second\n"
+                           "x,2030-01-09T12:30,Launch day,,,\n")
+
+    code, out, err = run("campaigns", "import-items", campaign, rows)
+
+    assert code == 0, err
+    items = json.loads(run("campaigns", "show", campaign, "--json")[1])["upcoming_items"]
+    assert out == f"imported 2 item(s): ids {items[0]['id']}, {items[1]['id']}\n"
+    assert [(i["platform"], i["publish_at"], i["account"], i["media"]) for i in items] == [
+        ("mastodon", "2030-01-08T10:00:00+01:00", "brand",
+         [{"path": "a.png", "alt": "First"}, {"path": "b.png", "alt": "Second"}]),
+        ("x", "2030-01-09T12:30:00+01:00", None, [])]
+
+
+def test_one_refused_item_imports_no_item_and_each_refusal_is_named_by_line(
+    run: Aol, aol_harness: ActionHarness, tmp_path: Path
+) -> None:
+    campaign = str(created_id(run("campaigns", "create", "Spring launch")))
+    rows = write(tmp_path, "platform,publish_at,content,media,alt\n"
+                           "mastodon,2030-01-08T10:00,fine,,\n"
+                           "mastodon,next week,late,,\n"
+                           ",2030-01-08T10:00,no platform,,\n"
+                           "mastodon,2030-01-08T10:00,two alts,a.png,one|two\n")
+    before = aol_harness.row_counts()
+
+    code, out, err = run("campaigns", "import-items", campaign, rows)
+
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"{rows}:3: publish_at 'next week' is not a time like 2030-01-08T10:00",
+        f"{rows}:4: platform is empty",
+        f"{rows}:5: 2 alt text(s) for 1 media file(s)",
+        "aol: error: nothing imported: 3 of 4 row(s) refused",
+    ]
+    assert aol_harness.row_counts() == before

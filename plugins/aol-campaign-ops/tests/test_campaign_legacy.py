@@ -151,8 +151,8 @@ def test_a_tick_on_the_original_campaign_tables_fails_naming_them_and_adopt(
     engine = create_engine(aol_database_url)
     schema.upgrade(engine, load_plugins(Settings()))
     with engine.begin() as conn:
-        for table in ("campaign_ops_tasks", "campaign_ops_metrics", "campaign_ops_audit_log",
-                      "campaign_ops_campaigns"):
+        for table in ("campaign_ops_calendar_items", "campaign_ops_tasks",
+                      "campaign_ops_metrics", "campaign_ops_audit_log", "campaign_ops_campaigns"):
             conn.execute(text(f"DROP TABLE {table}"))
     original.original.create_all(engine, tables=list(original.COLLIDING_CAMPAIGN_TABLES))
     original_campaign(engine)

@@ -47,7 +47,7 @@ def test_tables_made_before_migrations_are_adopted_with_their_rows(
                                      "campaign_ops_campaigns")).one() == (
                 "made before migrations", "UTC", None)
             assert conn.scalar(text(
-                "SELECT version_num FROM aol_campaign_ops_alembic_version")) == "0002"
+                "SELECT version_num FROM aol_campaign_ops_alembic_version")) == "0003"
     finally:
         engine.dispose()
 

@@ -9,7 +9,7 @@ import pytest
 from aol_core import Status
 from aol_core.testing import ActionHarness
 
-from aol_campaign_ops import create_campaign, record_metric
+from aol_campaign_ops import add_calendar_item, create_campaign, record_metric
 from aol_campaign_ops.mail_testing import Inbox
 from aol_campaign_ops.testing import as_dict, tasks
 
@@ -122,3 +122,32 @@ def test_a_refused_report_mail_fails_the_summary_and_writes_nothing(
     assert (action.status, action.attempts) == (Status.FAILED, 1)
     assert "replied 550 5.7.1 relaying denied" in (action.last_error or "")
     assert [t for t in tasks(aol_harness, reported) if t.task_type == "ANALYZE"] == []
+
+
+def test_the_report_lists_the_posts_published_that_week_with_their_links(
+    aol_harness: ActionHarness, reported: int
+) -> None:
+    """Only a post recorded as published counts; one still scheduled, or of another week,
+    does not."""
+    with aol_harness.session() as session:
+        for content, at, url in (
+            ("Doors open <today>", WEDNESDAY, "https://social.example/@brand/1"),
+            ("Not out yet", WEDNESDAY, None),
+            ("Next week", datetime(2030, 1, 9, 12, tzinfo=UTC), "https://social.example/@b/2"),
+        ):
+            item = add_calendar_item(session, reported, "mastodon", content, at)
+            if url is not None:
+                item.status, item.remote_url = "PUBLISHED", url
+
+    action = aol_harness.action(summarize(aol_harness, reported))
+
+    [post] = as_dict(action.result)["posts_published"]
+    assert (post["publish_at"], post["url"]) == (
+        "2030-01-02T13:00:00+01:00", "https://social.example/@brand/1")
+    page = artifact(aol_harness, action.id, "report.html")
+    assert "<h2>Posts published: 1</h2>" in page
+    assert ('<a href="https://social.example/@brand/1">Doors open &lt;today&gt;</a>'
+            in page)
+    assert ("- 2030-01-02T13:00:00+01:00 mastodon: "
+            "[Doors open <today>](https://social.example/@brand/1)"
+            in artifact(aol_harness, action.id, "report.md"))

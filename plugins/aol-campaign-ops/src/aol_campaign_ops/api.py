@@ -6,7 +6,7 @@ Every function works inside the caller's session and transaction and never commi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from aol_campaign_ops.models import (
     AuditEntry,
+    CalendarItem,
     Campaign,
     CampaignStatus,
+    ItemStatus,
     MetricEntry,
     Task,
     TaskStatus,
@@ -118,6 +120,53 @@ def add_task(
     session.add(task)
     session.flush()
     return task
+
+
+def add_calendar_item(
+    session: Session,
+    campaign_id: int,
+    platform: str,
+    content: str,
+    publish_at: datetime,
+    *,
+    account: str | None = None,
+    media: Sequence[str] = (),
+    alt_texts: Sequence[str] = (),
+) -> CalendarItem:
+    """Schedule a post; ``publish_at`` must be timezone-aware. ``media`` are files or
+    ``http(s)://`` URLs, ``alt_texts`` their descriptions in the same order. aol-social
+    judges the post itself (platform, length, media) when the tick enqueues it: a post it
+    refuses becomes a FAILED item and a REVIEW task, like a post the platform refuses."""
+    get_campaign(session, campaign_id)
+    if not platform.strip():
+        raise ValueError("platform is empty")
+    if not content.strip():
+        raise ValueError("content is empty")
+    if len(alt_texts) > len(media):
+        raise ValueError(f"{len(alt_texts)} alt text(s) for {len(media)} media file(s)")
+    item = CalendarItem(
+        campaign_id=campaign_id,
+        platform=platform.strip().lower(),
+        account=account.strip() if account and account.strip() else None,
+        content=content,
+        media=[_media(source, alt) for source, alt in
+               zip(media, [*alt_texts, *[""] * (len(media) - len(alt_texts))], strict=True)],
+        publish_at=require_aware(publish_at, "publish_at"),
+        status=ItemStatus.SCHEDULED.value,
+        created_at=utcnow(),
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def _media(source: str, alt: str) -> dict[str, str]:
+    """A media entry as POST_SOCIAL takes it: a ``url`` or a ``path``, with its ``alt``."""
+    source = source.strip()
+    if not source:
+        raise ValueError("a media entry is empty")
+    kind = "url" if re.match(r"https?://", source) else "path"
+    return {kind: source, "alt": alt.strip()}
 
 
 def set_task_status(

@@ -18,7 +18,7 @@ from aol_core.cli import Context
 from aol_core.cli.plugin_commands import PluginCommands
 from sqlalchemy.orm import Session
 
-from aol_campaign_ops import api, imports, views
+from aol_campaign_ops import api, imports, report, views
 from aol_campaign_ops.models import CampaignStatus, TaskStatus, TaskType
 
 
@@ -39,10 +39,23 @@ def register(commands: PluginCommands) -> None:
     listing.add_argument("--json", action="store_true", help="as JSON")
     listing.set_defaults(handler=run_list)
 
-    show = verbs.add_parser("show", help="a campaign and its open tasks")
+    show = verbs.add_parser("show", help="a campaign, its upcoming posts and its open tasks")
     show.add_argument("campaign", type=int)
     show.add_argument("--json", action="store_true", help="as JSON")
     show.set_defaults(handler=run_show)
+
+    item = verbs.add_parser("add-item", help="schedule a post on the calendar; prints its id")
+    item.add_argument("campaign", type=int)
+    item.add_argument("platform", help="as POST_SOCIAL names it, e.g. mastodon")
+    item.add_argument("content")
+    item.add_argument("--at", metavar="TIME", required=True,
+                      help="when to publish, e.g. 2030-01-08T10:00 (in the campaign's zone)")
+    item.add_argument("--account", help="the aol-social account (default: the platform's)")
+    item.add_argument("--media", metavar="PATH_OR_URL", action="append", default=[],
+                      help="an image to attach (repeat for more)")
+    item.add_argument("--alt", metavar="TEXT", action="append", default=[],
+                      help="the alt text of each --media, in order")
+    item.set_defaults(handler=run_add_item)
 
     task = verbs.add_parser("add-task", help="add a task for a person; prints its id")
     task.add_argument("campaign", type=int)
@@ -60,7 +73,8 @@ def register(commands: PluginCommands) -> None:
     metric.add_argument("--at", metavar="TIME", help="when measured (default: now)")
     metric.set_defaults(handler=run_add_metric)
 
-    for kind, columns in (("tasks", imports.TASK_COLUMNS), ("metrics", imports.METRIC_COLUMNS)):
+    for kind, columns in (("items", imports.ITEM_COLUMNS), ("tasks", imports.TASK_COLUMNS),
+                          ("metrics", imports.METRIC_COLUMNS)):
         bulk = verbs.add_parser(
             f"import-{kind}",
             help=f"add {kind} from a CSV file (columns {', '.join(columns)}): all rows or none")
@@ -116,12 +130,27 @@ def run_show(ctx: Context, args: argparse.Namespace) -> int:
         return [
             f"campaign {shown['id']}: {shown['name']} ({shown['status']})",
             f"owner: {shown['owner_email'] or 'none'}; zone: {shown['timezone']}; {dates}",
+            f"upcoming posts: {len(shown['upcoming_items'])}",
+            *(f"  {i['id']}\t{i['status']}\t{i['publish_at']}\t{i['platform']}\t"
+              f"{i['account'] or '-'}\t{report.first_line(i['content'], 60)}"
+              for i in shown["upcoming_items"]),
             f"open tasks: {len(shown['open_tasks'])}",
             *(f"  {t['id']}\t{t['status']}\t{t['type']}\t{t['due_at'] or 'no deadline'}\t"
               f"{t['title']}" for t in shown["open_tasks"]),
         ]
 
     _print(shown, args.json, text)
+    return 0
+
+
+def run_add_item(ctx: Context, args: argparse.Namespace) -> int:
+    with transaction(ctx) as session:
+        campaign = api.get_campaign(session, args.campaign)
+        created = api.add_calendar_item(
+            session, campaign.id, args.platform, args.content,
+            views.parse_time(args.at, campaign.timezone, "--at"),
+            account=args.account, media=args.media, alt_texts=args.alt).id
+    print(created)
     return 0
 
 
@@ -148,7 +177,7 @@ def run_add_metric(ctx: Context, args: argparse.Namespace) -> int:
 
 def run_import(ctx: Context, args: argparse.Namespace) -> int:
     """Every refused row is named on stderr; one refusal and nothing is imported."""
-    importer = imports.import_tasks if args.kind == "tasks" else imports.import_metrics
+    importer = IMPORTERS[args.kind]
     try:
         source = args.file.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -169,6 +198,10 @@ def run_import(ctx: Context, args: argparse.Namespace) -> int:
     print(f"imported {len(report.added)} {args.kind[:-1]}(s): "
           f"ids {', '.join(map(str, report.added)) or 'none'}")
     return 0
+
+
+IMPORTERS = {"items": imports.import_items, "tasks": imports.import_tasks,
+             "metrics": imports.import_metrics}
 
 
 def run_done(ctx: Context, args: argparse.Namespace) -> int:

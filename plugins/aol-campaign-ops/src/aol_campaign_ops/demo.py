@@ -16,18 +16,20 @@ from aol_campaign_ops.api import (
     SUMMARIZE_FINISHED_WEEKS,
     TICK_ACTIVE_CAMPAIGNS,
     WEEKLY_CAMPAIGN_SUMMARY,
+    add_calendar_item,
     add_task,
     create_campaign,
     record_metric,
 )
-from aol_campaign_ops.models import Campaign, TaskStatus, TaskType
+from aol_campaign_ops.models import Campaign, ItemStatus, TaskStatus, TaskType
 
 DEMO_CAMPAIGN = "AOL demo: spring launch"
 DEMO_OWNER = "owner@example.com"
 
 
 def example_actions(session: Session) -> list[tuple[str, Mapping[str, Any]]]:
-    """A tick of the demo campaign, an escalation of what is overdue already, the summary of
+    """A tick of the demo campaign (with a calendar post due, whose POST_SOCIAL action its
+    ``tick.json`` shows), an escalation of what is overdue already, the summary of
     last week, and the two fan-outs the schedules run (the campaign is created on first
     use)."""
     now = utcnow()
@@ -68,6 +70,16 @@ def _fill(session: Session, campaign_id: int, now: datetime, week: datetime) -> 
         ("Draft the newsletter", TaskType.MANUAL, week + 98 * hours, TaskStatus.DONE),
     ]:
         add_task(session, campaign_id, title, task_type=kind, due_at=due, status=status)
+    add_calendar_item(session, campaign_id, "mastodon", "The spring collection is out today!",
+                      now - hours / 6, media=["https://example.com/spring.png"],
+                      alt_texts=["The spring collection on a rack"])
+    add_calendar_item(session, campaign_id, "bluesky", "Join the launch webinar on Thursday.",
+                      now + 48 * hours)
+    # what a tick records once a post went out: last week's report lists it with its link
+    webinar = add_calendar_item(session, campaign_id, "mastodon",
+                                "The webinar starts in an hour.", week + 25 * hours)
+    webinar.status = ItemStatus.PUBLISHED.value
+    webinar.remote_url = "https://mastodon.example/@demo/1"
     for day, platform, impressions, engagement, clicks in [
         (0, "twitter", 1200, 85, 40),
         (2, "linkedin", 900, 60, 75),

@@ -1,5 +1,6 @@
-"""CSV imports of tasks and metric entries: every row is checked by the same functions that add
-one, and the file goes in whole or not at all, with each refused row named and explained."""
+"""CSV imports of calendar items, tasks and metric entries: every row is checked by the same
+functions that add one, and the file goes in whole or not at all, with each refused row named
+and explained."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from aol_campaign_ops import api, views
 from aol_campaign_ops.models import TaskType
 
+ITEM_COLUMNS = ("platform", "publish_at", "content", "account", "media", "alt")
 TASK_COLUMNS = ("title", "due", "type")
 METRIC_COLUMNS = ("platform", "impressions", "engagement", "clicks", "recorded_at")
 
@@ -23,6 +25,23 @@ class ImportReport:
 
     added: list[int] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+def import_items(session: Session, campaign_id: int, source: TextIO) -> ImportReport:
+    """Columns ``platform``, ``publish_at`` (a time; without offset, in the campaign's zone)
+    and ``content`` (required), ``account``, ``media`` (files or URLs separated by ``|``) and
+    ``alt`` (their alt texts, in the same order, separated by ``|``)."""
+    campaign = api.get_campaign(session, campaign_id)
+
+    def add(row: dict[str, str]) -> int:
+        return api.add_calendar_item(
+            session, campaign.id, _required(row, "platform"), _required(row, "content"),
+            views.parse_time(_required(row, "publish_at"), campaign.timezone, "publish_at"),
+            account=row.get("account", "").strip() or None,
+            media=_listed(row, "media"), alt_texts=_listed(row, "alt"),
+        ).id
+
+    return _import(session, source, ITEM_COLUMNS, ("platform", "publish_at", "content"), add)
 
 
 def import_tasks(session: Session, campaign_id: int, source: TextIO) -> ImportReport:
@@ -94,6 +113,11 @@ def _required(row: dict[str, str], name: str) -> str:
     if not value:
         raise ValueError(f"{name} is empty")
     return value
+
+
+def _listed(row: dict[str, str], name: str) -> list[str]:
+    text = row.get(name, "").strip()
+    return [part.strip() for part in text.split("|")] if text else []
 
 
 def _task_type(text: str) -> str:

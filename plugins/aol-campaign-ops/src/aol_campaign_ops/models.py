@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -35,6 +36,17 @@ class TaskStatus(StrEnum):
     DONE = "DONE"
     MISSED = "MISSED"
     BLOCKED = "BLOCKED"
+
+
+class ItemStatus(StrEnum):
+    """Where a calendar item is on its way out: SCHEDULED until its time, QUEUED as a
+    POST_SOCIAL action, then what that action came to."""
+
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"
+    PUBLISHED = "PUBLISHED"
+    FAILED = "FAILED"
+    HELD = "HELD"
 
 
 class CampaignStatus(StrEnum):
@@ -100,6 +112,40 @@ class Task(Base):
         CheckConstraint(_one_of("status", TaskStatus), name="status"),
         Index("ix_campaign_ops_tasks_campaign_status", "campaign_id", "status"),
         Index("ix_campaign_ops_tasks_campaign_due", "campaign_id", "due_at"),
+    )
+
+
+class CalendarItem(Base):
+    """A post of the campaign's content calendar, published through POST_SOCIAL (aol-social)
+    when ``publish_at`` comes; ``post_action_id`` is that action, read back by later ticks."""
+
+    __tablename__ = "campaign_ops_calendar_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        Integer,
+        # the conventional name is past PostgreSQL's 63 characters
+        ForeignKey("campaign_ops_campaigns.id", ondelete="CASCADE",
+                   name="fk_campaign_ops_calendar_items_campaign_id"),
+    )
+    platform: Mapped[str] = mapped_column(String(50))
+    #: the aol-social account to post from (None: the platform's default account)
+    account: Mapped[str | None] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    #: POST_SOCIAL's media entries: ``{"path"|"url": ..., "alt": ...}``
+    media: Mapped[Any] = mapped_column(JSONValue, default=list)
+    publish_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.SCHEDULED.value)
+    post_action_id: Mapped[int | None] = mapped_column(Integer)
+    remote_url: Mapped[str | None] = mapped_column(String(2000))
+    #: why the post failed or is held, as the action said
+    outcome: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ItemStatus), name="status"),
+        Index("ix_campaign_ops_calendar_items_status_publish", "status", "publish_at"),
+        Index("ix_campaign_ops_calendar_items_campaign_publish", "campaign_id", "publish_at"),
     )
 
 

@@ -21,6 +21,7 @@ def title(campaign_name: str, summary: dict[str, Any]) -> str:
 
 def markdown(campaign_name: str, timezone: str, summary: dict[str, Any]) -> str:
     tasks, metrics = summary["tasks"], summary["metrics"]
+    posts = summary["posts_published"]
     lines = [
         f"# {title(campaign_name, summary)}",
         "",
@@ -30,6 +31,11 @@ def markdown(campaign_name: str, timezone: str, summary: dict[str, Any]) -> str:
         "| tasks planned | completed | overdue |",
         "| ---: | ---: | ---: |",
         f"| {tasks['planned']} | {tasks['completed']} | {tasks['overdue']} |",
+        "",
+        f"Posts published: {len(posts)}",
+        *(f"- {p['publish_at']} {p['platform']}: "
+          + (f"[{first_line(p['content'])}]({p['url']})" if p["url"] else first_line(p["content"]))
+          for p in posts),
         "",
     ]
     if metrics:
@@ -48,6 +54,16 @@ def markdown(campaign_name: str, timezone: str, summary: dict[str, Any]) -> str:
 
 def html(campaign_name: str, timezone: str, summary: dict[str, Any]) -> str:
     tasks, metrics = summary["tasks"], summary["metrics"]
+    posts = summary["posts_published"]
+    listed = "".join(
+        f"<li>{escape(p['publish_at'])} {escape(p['platform'])}: "
+        + (f'<a href="{escape(p["url"])}">{escape(first_line(p["content"]))}</a>' if p["url"]
+           else escape(first_line(p["content"])))
+        + "</li>"
+        for p in posts
+    )
+    posts_part = f"<h2>Posts published: {len(posts)}</h2>" + (
+        f"<ul>{listed}</ul>" if posts else "")
     heading = escape(title(campaign_name, summary))
     rows = "".join(
         f"<tr><td>{escape(platform)}</td><td>{m['entries']}</td><td>{m['impressions']}</td>"
@@ -75,8 +91,14 @@ def html(campaign_name: str, timezone: str, summary: dict[str, Any]) -> str:
         "<table><tr><th>tasks planned</th><th>completed</th><th>overdue</th></tr>"
         f"<tr><td>{tasks['planned']}</td><td>{tasks['completed']}</td>"
         f"<td>{tasks['overdue']}</td></tr></table>"
-        f"{metrics_part}</body></html>\n"
+        f"{posts_part}{metrics_part}</body></html>\n"
     )
+
+
+def first_line(content: str, width: int = 80) -> str:
+    """A post's first line, shortened to ``width`` characters."""
+    line = content.strip().splitlines()[0] if content.strip() else ""
+    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def chart(metrics: dict[str, dict[str, int]]) -> str:

@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 from aol_campaign_ops import mail, report
 from aol_campaign_ops.api import audit, zone
 from aol_campaign_ops.common import actor, json_artifact, load_campaign
-from aol_campaign_ops.models import AuditEntry, Campaign, MetricEntry, Task, TaskStatus, TaskType
+from aol_campaign_ops.models import (
+    AuditEntry,
+    CalendarItem,
+    Campaign,
+    ItemStatus,
+    MetricEntry,
+    Task,
+    TaskStatus,
+    TaskType,
+)
 
 COMPLETED = (TaskStatus.DONE.value,)
 OVERDUE = (TaskStatus.OVERDUE.value, TaskStatus.MISSED.value)
@@ -143,8 +152,9 @@ def _mail_report(
 
 
 def summarize(session: Session, campaign: Campaign, week_start: date) -> dict[str, Any]:
-    """Tasks due in [week_start, week_start + 7 days) and metrics recorded then, the days
-    reckoned in the campaign's time zone (a week around a DST change is 167 or 169 hours)."""
+    """Tasks due in [week_start, week_start + 7 days), calendar posts published for then and
+    metrics recorded then, the days reckoned in the campaign's time zone (a week around a DST
+    change is 167 or 169 hours)."""
     local = zone(campaign.timezone)
     start = datetime.combine(week_start, time(), tzinfo=local)
     end = datetime.combine(week_start + timedelta(days=7), time(), tzinfo=local)
@@ -180,6 +190,18 @@ def summarize(session: Session, campaign: Campaign, week_start: date) -> dict[st
             .order_by(MetricEntry.platform)
         )
     }
+    published = [
+        {"item_id": item.id, "platform": item.platform, "account": item.account,
+         "publish_at": item.publish_at.astimezone(local).isoformat(),
+         "content": item.content, "url": item.remote_url}
+        for item in session.scalars(
+            select(CalendarItem)
+            .where(CalendarItem.campaign_id == campaign.id,
+                   CalendarItem.status == ItemStatus.PUBLISHED.value,
+                   CalendarItem.publish_at >= start, CalendarItem.publish_at < end)
+            .order_by(CalendarItem.publish_at, CalendarItem.id)
+        )
+    ]
     ranked = sorted(metrics, key=lambda p: (-(metrics[p]["engagement"] + metrics[p]["clicks"]), p))
     return {
         "campaign_id": campaign.id,
@@ -190,6 +212,7 @@ def summarize(session: Session, campaign: Campaign, week_start: date) -> dict[st
             "completed": sum(n for s, n in by_status.items() if s in COMPLETED),
             "overdue": sum(n for s, n in by_status.items() if s in OVERDUE),
         },
+        "posts_published": published,
         "metrics": metrics,
         "top_platform": ranked[0] if ranked else None,
     }

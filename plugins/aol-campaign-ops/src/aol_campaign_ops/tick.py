@@ -1,4 +1,5 @@
-"""CAMPAIGN_TICK: move tasks to DUE and OVERDUE, and ask for an escalation of overdue ones."""
+"""CAMPAIGN_TICK: move tasks to DUE and OVERDUE, ask for an escalation of overdue ones, and
+publish the calendar's items whose time has come (:mod:`aol_campaign_ops.posts`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from aol_campaign_ops.api import ESCALATE_OVERDUE_TASKS, audit
 from aol_campaign_ops.common import actor, escalation_key, iso, json_artifact, load_campaign
 from aol_campaign_ops.models import Task, TaskStatus
+from aol_campaign_ops.posts import due_items, post_key, post_payload, publish_calendar
 
 #: a PENDING task due within this becomes DUE
 DUE_WINDOW = timedelta(hours=1)
@@ -74,6 +76,11 @@ def campaign_tick(
                     "idempotency_key": key,
                     "task_ids": [task_id for task_id, _ in waiting],
                 },
+                "would_enqueue_posts": [
+                    {"item_id": item.id, "action_type": "POST_SOCIAL",
+                     "idempotency_key": post_key(item), "payload": post_payload(item)}
+                    for item in due_items(session, campaign, now)
+                ],
                 "note": "proof mode: nothing was written and nothing was enqueued",
             },
         )
@@ -105,7 +112,16 @@ def campaign_tick(
             f"{'enqueued' if queued.created else 'already enqueued'} "
             f"as action {queued.id}",
         )
-    return {**counts, "escalation": escalation}
+    posts = publish_calendar(session, campaign, now)
+    if posts.after:
+        audit(session, campaign.id, actor(context), "calendar_posts", posts.before, posts.after)
+    for queued_post in posts.enqueued:
+        context.log("INFO", f"calendar item {queued_post['item_id']} "
+                            f"{'enqueued' if queued_post['created'] else 'already enqueued'} "
+                            f"as POST_SOCIAL action {queued_post['action_id']}")
+    return {**counts, "escalation": escalation,
+            "calendar": {"enqueued": posts.enqueued, "statuses": posts.after,
+                         "review_tasks": posts.review_tasks}}
 
 
 def _brief(task: Task) -> dict[str, Any]:
