@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from aol_core import schema
 from aol_core.config import Settings
@@ -170,17 +170,23 @@ def test_db_status_shows_each_component_and_exits_1_while_one_is_behind(
     assert "behind" not in current.stdout
 
 
-def test_tables_created_before_a_plugin_had_migrations_are_adopted(
-    tmp_site: Path, db_url: str
-) -> None:
+def release_0_9_with_an_entry(tmp_site: Path, db_url: str) -> Engine:
+    """A database made by the plugin's release 0.9 (tables from ``aol_schema``, no
+    migrations) holding one entry; then 0.9 is uninstalled, for a later release to follow."""
     install(tmp_site, "acme-ledger", "0.9", "acme_ledger_old", SCHEMA)
     engine = create_engine(db_url)
     schema.upgrade(engine, load_plugins(Settings(plugins=("acme-ledger",))))
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO acme_ledger_entries (amount) VALUES (3)"))
-
     shutil.rmtree(tmp_site / "acme_ledger-0.9.dist-info")
     importlib.invalidate_caches()
+    return engine
+
+
+def test_tables_created_before_a_plugin_had_migrations_are_adopted(
+    tmp_site: Path, db_url: str
+) -> None:
+    engine = release_0_9_with_an_entry(tmp_site, db_url)
     ledger_plugin(tmp_site, FIRST, SECOND)
     schema.upgrade(engine, ledger_registry())
     with engine.connect() as conn:
@@ -211,14 +217,7 @@ def upgrade():
 def test_tables_made_before_migrations_are_adopted_when_a_later_revision_adds_a_table(
     tmp_site: Path, db_url: str
 ) -> None:
-    install(tmp_site, "acme-ledger", "0.9", "acme_ledger_old", SCHEMA)
-    engine = create_engine(db_url)
-    schema.upgrade(engine, load_plugins(Settings(plugins=("acme-ledger",))))
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO acme_ledger_entries (amount) VALUES (3)"))
-
-    shutil.rmtree(tmp_site / "acme_ledger-0.9.dist-info")
-    importlib.invalidate_caches()
+    engine = release_0_9_with_an_entry(tmp_site, db_url)
     install(tmp_site, "acme-ledger", "1.1", "acme_ledger", WITH_ACCOUNTS)
     release(tmp_site, FIRST, ACCOUNTS)
     schema.upgrade(engine, ledger_registry())
