@@ -25,7 +25,7 @@ from aol_core.cli.serve import bind_address
 from aol_core.config import Settings
 from aol_core.db import create_engine, require_existing_database, session_factory
 from aol_core.errors import AOLError
-from aol_core.models import Action
+from aol_core.models import Action, Artifact
 from aol_core.plugins import installed_catalog
 from aol_core.worker import Worker, WorkerOptions
 
@@ -120,12 +120,23 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
            WorkerOptions(name="demo-worker", concurrency=2, burst=True)).run()
     with sessions() as session:
         rows = list(session.query(Action).order_by(Action.id))
+        artifacts = list(session.query(Artifact.action_id, Artifact.name, Artifact.media_type)
+                         .order_by(Artifact.action_id, Artifact.name))
     print()
     print_table(["ID", "TYPE", "STATUS", "ATTEMPTS", "RESULT / ERROR"],
                 [[a.id, a.action_type, a.status, a.attempts,
                   excerpt(a.last_error) or excerpt(json.dumps(a.result), 70)] for a in rows])
-    print(f"\nlook closer: {_this_command()} --db {url} actions show {rows[0].id}"
-          if rows else "", file=sys.stdout)
+    aol = f"{_this_command()} --db {url}"
+    if artifacts:  # what proof mode recorded: the requests, the e-mail, the report
+        print("\nwhat the actions recorded (proof artifacts):\n")
+        print_table(["ID", "ARTIFACT", "MEDIA TYPE"], [list(a) for a in artifacts])
+        # a page to open in a browser if there is one (the campaign plugin's weekly report)
+        shown = next((a for a in artifacts if a.media_type == "text/html"), artifacts[0])
+        suffix = Path(shown.name).suffix
+        print(f"\nsave one to open it: {aol} actions artifact {shown.action_id} {shown.name}"
+              f" > demo-{shown.action_id}{suffix}")
+    if rows:
+        print(f"look closer: {aol} actions show {rows[0].id}")
     engine.dispose()
     return 0
 
