@@ -10,12 +10,12 @@ from types import ModuleType
 
 import pytest
 from alembic import command
-from sqlalchemy import CheckConstraint, Engine, inspect
+from sqlalchemy import CheckConstraint, Engine, insert, inspect
 
-from aol_core import enqueue, schema
+from aol_core import schema, utcnow
 from aol_core.compat import ActionQueue
 from aol_core.db import create_engine, session_factory
-from aol_core.models import Base
+from aol_core.models import Base, actions_table, logs_table
 
 MIGRATIONS = Path(schema.__file__).parent / "migrations" / "versions"
 
@@ -68,12 +68,18 @@ def test_upgrading_an_old_database_renames_its_checks_and_keeps_its_rows(
 ) -> None:
     engine = created_by_the_old_0001
     assert "ck_aol_actions_ck_aol_actions_status" in database_checks(engine)["aol_actions"]
-    with session_factory(engine)() as session:
-        done = enqueue(session, "ANY", {}, force=True)
-        ActionQueue.log_execution(session, done.id, "INFO", "kept")
+    now = utcnow()
+    with engine.begin() as conn:  # revision 0001's columns only: today's enqueue writes more
+        done_id = conn.execute(insert(actions_table).values(
+            action_type="ANY", payload={}, idempotency_key="kept", status="PENDING",
+            priority=0, attempts=0, max_attempts=3, not_before=now, fencing_token=0,
+            proof_mode=False, created_at=now, updated_at=now,
+        ).returning(actions_table.c.id)).scalar_one()
+        conn.execute(insert(logs_table).values(action_id=done_id, attempt=0, ts=now,
+                                               level="INFO", message="kept"))
     schema.upgrade(engine)
     assert database_checks(engine) == model_checks()
     with session_factory(engine)() as session:
-        assert ActionQueue.mark_success(session, done.id) is not None
+        assert ActionQueue.mark_success(session, done_id) is not None
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM aol_execution_logs").scalar() == 2
