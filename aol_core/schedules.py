@@ -25,7 +25,7 @@ from itertools import takewhile
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from aol_core.errors import InvalidSchedule
 from aol_core.timeutil import require_aware
@@ -121,8 +121,10 @@ class Schedule:
         until = require_aware(until, "until")
         return takewhile(lambda slot: slot <= until, self.slots_after(after))
 
-    def next_slot(self, after: datetime) -> datetime:
-        return next(self.slots_after(after))
+    def next_slot(self, after: datetime) -> datetime | None:
+        """The first slot later than ``after``; None for a cron expression with no more (one
+        whose year field has passed, or a date no calendar has, like ``0 0 30 2 *``)."""
+        return next(self.slots_after(after), None)
 
     def payload_for(self, slot: datetime) -> dict[str, Any]:
         """The payload with ``{slot}`` and ``{schedule}`` filled in."""
@@ -134,7 +136,11 @@ class Schedule:
         walls = croniter(self.cron, after.astimezone(self.zone).replace(tzinfo=None))
         previous = after
         while True:
-            slot = local_instant(walls.get_next(datetime), self.zone)
+            try:
+                wall = walls.get_next(datetime)
+            except CroniterBadDateError:  # no more slots: the schedule has ended
+                return
+            slot = local_instant(wall, self.zone)
             # A repeated or skipped hour maps wall times to instants already passed.
             if slot > previous:
                 yield slot
