@@ -15,7 +15,7 @@ computes the same slots and no clock change stretches or shrinks one.
 
 from __future__ import annotations
 
-import json
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from aol_core.errors import InvalidSchedule
+from aol_core import limits
+from aol_core.errors import InvalidPayload, InvalidSchedule
 from aol_core.timeutil import require_aware
 
 #: the placeholders a schedule's payload strings may hold
@@ -80,9 +81,11 @@ class Schedule:
             raise InvalidSchedule(f"schedule {self.name}: not a cron expression: {self.cron!r}")
         if self.every is not None and (
             self.every < timedelta(seconds=1) or self.every % timedelta(seconds=1)
+            or self.every > timedelta(seconds=limits.MAX_SECONDS)
         ):
             raise InvalidSchedule(f"schedule {self.name}: an interval is a whole number of "
-                                  f"seconds, at least 1, not {self.every}")
+                                  f"seconds, at least 1 and at most {limits.MAX_SECONDS}, "
+                                  f"not {self.every}")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -95,9 +98,14 @@ class Schedule:
             raise InvalidSchedule(f"schedule {self.name}: catch-up is one of "
                                   f"{', '.join(CatchUp)}, not {self.catch_up!r}") from None
         try:
-            json.dumps(dict(self.payload))
-        except (TypeError, ValueError) as exc:
-            raise InvalidSchedule(f"schedule {self.name}: payload is not JSON: {exc}") from None
+            limits.check_text(self.action_type, "its action type",
+                              limits.MAX_ACTION_TYPE_CHARS)
+            # what every database stores (no NaN, NUL, lone surrogate); the size and depth
+            # settings are checked at each enqueue, where they are known
+            limits.encode_json(dict(self.payload), "its payload", max_bytes=sys.maxsize,
+                               max_depth=limits.DEPTH_CEILING)
+        except InvalidPayload as exc:
+            raise InvalidSchedule(f"schedule {self.name}: {exc}") from None
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -13,6 +13,7 @@ from aol_core import Schedule, scheduler
 from aol_core.errors import InvalidSchedule
 from aol_core.models import ScheduleDefinition
 from aol_core.plugins import PluginRegistry
+from helpers import aol
 
 START = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
 #: croniter's seven fields end with seconds and year: one slot, 2026-06-01 13:00 UTC
@@ -50,3 +51,28 @@ def test_a_schedule_with_no_slot_after_now_is_refused_and_not_stored(
         add(sessions, registry, "never", cron)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(ScheduleDefinition)) == 0
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--every", "30000d", "TEST_NOOP"], "interval"),
+    (["--every", "99999999999d", "TEST_NOOP"], "duration"),
+    (["--every", "1m", "TEST_NOOP", "--payload", '{"a": "\\u0000"}'], "NUL"),
+    (["--every", "1m", "T" * 150], "action type"),
+    (["--cron", "0 0 30 2 *", "TEST_NOOP"], "no slot"),
+])
+def test_cli_refuses_a_schedule_it_cannot_keep_in_one_line(
+    engine: Engine, db_url: str, sessions: sessionmaker[Session], args: list[str], named: str,
+) -> None:
+    refused = aol("schedules", "add", "bad", *args, db_url=db_url)
+
+    assert refused.returncode != 0
+    assert named in refused.stderr and "internal error" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ScheduleDefinition)) == 0
+
+
+def test_cli_refuses_a_rate_period_beyond_any_date_in_one_line(db_url: str) -> None:
+    refused = aol("limits", "set", "TEST_NOOP", "--rate", "5/99999999999d", db_url=db_url)
+    assert refused.returncode == 2
+    assert "--rate" in refused.stderr and "Traceback" not in refused.stderr
