@@ -72,11 +72,15 @@ class Schedule:
     source: str = "plugin"
 
     def __post_init__(self) -> None:
-        if not self.name or len(self.name) > 200:
-            raise InvalidSchedule(f"a schedule name has 1 to 200 characters: {self.name!r}")
+        if not self.name or len(self.name) > limits.MAX_NAME_CHARS:
+            raise InvalidSchedule(f"a schedule name has 1 to {limits.MAX_NAME_CHARS} "
+                                  f"characters: {self.name!r}")
         if (self.cron is None) == (self.every is None):
             raise InvalidSchedule(f"schedule {self.name}: give a cron expression or an "
                                   "interval (every), not both or neither")
+        if self.cron is not None and len(self.cron) > limits.MAX_NAME_CHARS:
+            raise InvalidSchedule(f"schedule {self.name}: a cron expression has at most "
+                                  f"{limits.MAX_NAME_CHARS} characters, not {len(self.cron)}")
         if self.cron is not None and not croniter.is_valid(self.cron):
             raise InvalidSchedule(f"schedule {self.name}: not a cron expression: {self.cron!r}")
         if self.every is not None and (

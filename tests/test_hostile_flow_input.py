@@ -1,5 +1,6 @@
 """Hostile schedules and operator input: a schedule that has run out of slots, or never has
-one, must neither stop the ticks of the others nor reach the CLI as an internal error."""
+one, must not stop the ticks of the others, and nothing the CLI cannot store reaches the
+database (one-line refusals, never an internal error)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def test_a_schedule_with_no_slot_after_now_is_refused_and_not_stored(
     (["--every", "1m", "TEST_NOOP", "--payload", '{"a": "\\u0000"}'], "NUL"),
     (["--every", "1m", "T" * 150], "action type"),
     (["--cron", "0 0 30 2 *", "TEST_NOOP"], "no slot"),
+    (["--cron", ",".join(["0"] * 120) + " * * * *", "TEST_NOOP"], "at most 200"),
 ])
 def test_cli_refuses_a_schedule_it_cannot_keep_in_one_line(
     engine: Engine, db_url: str, sessions: sessionmaker[Session], args: list[str], named: str,
@@ -76,3 +78,22 @@ def test_cli_refuses_a_rate_period_beyond_any_date_in_one_line(db_url: str) -> N
     refused = aol("limits", "set", "TEST_NOOP", "--rate", "5/99999999999d", db_url=db_url)
     assert refused.returncode == 2
     assert "--rate" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["TEST_NOOP", "--rate", "5/0s"], "period"),
+    (["TEST_NOOP", "--rate", "99999999999/1s"], "at most"),
+    (["TEST_NOOP", "--concurrency", "99999999999"], "--concurrency"),
+    (["TEST_NOOP", "--concurrency", "1", "--key", "k" * 300], "key field"),
+    (["TEST_NOOP", "--concurrency", "1", "--key", ""], "key field"),
+    (["T" * 300, "--concurrency", "1"], "action type"),
+])
+def test_aol_limits_set_refuses_what_it_cannot_keep_in_one_line(
+    engine: Engine, db_url: str, args: list[str], named: str,
+) -> None:
+    refused = aol("limits", "set", *args, db_url=db_url)
+
+    assert refused.returncode != 0
+    assert named in refused.stderr and "internal error" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "operator" not in aol("limits", db_url=db_url).stdout  # nothing was overridden
