@@ -72,9 +72,10 @@ class Schedule:
     source: str = "plugin"
 
     def __post_init__(self) -> None:
-        if not self.name or len(self.name) > limits.MAX_NAME_CHARS:
-            raise InvalidSchedule(f"a schedule name has 1 to {limits.MAX_NAME_CHARS} "
-                                  f"characters: {self.name!r}")
+        try:  # stored in every tick's state row: one PostgreSQL refuses stops every tick
+            limits.check_text(self.name, "a schedule name", limits.MAX_NAME_CHARS)
+        except InvalidPayload as exc:
+            raise InvalidSchedule(str(exc)) from None
         if (self.cron is None) == (self.every is None):
             raise InvalidSchedule(f"schedule {self.name}: give a cron expression or an "
                                   "interval (every), not both or neither")

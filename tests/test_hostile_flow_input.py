@@ -97,3 +97,11 @@ def test_aol_limits_set_refuses_what_it_cannot_keep_in_one_line(
     assert named in refused.stderr and "internal error" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "operator" not in aol("limits", db_url=db_url).stdout  # nothing was overridden
+
+
+@pytest.mark.parametrize("name", ["", "n" * 201, "a\x00b", "a\ud800b"])
+def test_a_schedule_name_no_database_can_store_is_refused_where_it_is_declared(
+    name: str,
+) -> None:
+    with pytest.raises(InvalidSchedule, match="schedule name"):
+        Schedule(name, "TEST_NOOP", every=timedelta(minutes=1))
