@@ -215,6 +215,8 @@ class Dispatcher:
         started: float,
     ) -> tuple[Outcome, queue.AttemptRecord]:
         """Record a failed attempt as FAILED, RETRY (with its backoff) or DLQ."""
+        if isinstance(exc, Snooze):
+            exc = _unreachable_snooze(exc, utcnow()) or exc
         if isinstance(exc, Snooze | Hold):
             return self._set_aside(conn, claim, context, exc, started)
         permanent = isinstance(
@@ -266,6 +268,17 @@ class Dispatcher:
         if delay is None:
             delay = queue.backoff_seconds(claim.attempt, self.settings)
         return now + timedelta(seconds=delay)
+
+
+def _unreachable_snooze(exc: Snooze, now: datetime) -> PermanentError | None:
+    """A snooze further from now than any time AOL accepts (``limits.MAX_SECONDS``, past or
+    future) cannot be kept as a due time: the attempt fails for good, saying so, instead of
+    the worker failing to compute the date and leaving the action to its lease."""
+    delay = exc.until if isinstance(exc.until, timedelta) else exc.until - now
+    if abs(delay) <= timedelta(seconds=limits.MAX_SECONDS):
+        return None
+    return PermanentError(f"a snooze of {delay} is beyond the {limits.MAX_SECONDS} s "
+                          "AOL can wait an action for")
 
 
 def _fate(claim: Claim, status: Status, retry_at: datetime | None) -> str:

@@ -50,7 +50,13 @@ from sqlalchemy.sql.expression import ColumnElement
 from aol_core.drivers import driver_for
 from aol_core.drivers.base import CLAIM_COLUMNS, CLAIM_ORDER, Claim, claimed, claims_from
 from aol_core.errors import InvalidPayload
-from aol_core.limits import MAX_KEY_CHARS, decode_object
+from aol_core.limits import (
+    MAX_ACTION_TYPE_CHARS,
+    MAX_KEY_CHARS,
+    MAX_NAME_CHARS,
+    check_text,
+    decode_object,
+)
 from aol_core.models import IS_CLAIMABLE, IS_RUNNING
 from aol_core.models import actions_table as actions
 from aol_core.models import flow_limits_table as flow_limits
@@ -114,6 +120,9 @@ def overrides(conn: Connection) -> dict[str, Limits]:
 def set_override(conn: Connection, action_type: str, rate: tuple[int, timedelta] | None,
                  concurrency: int | None, key: str | None) -> Limits:
     """Replace ``action_type``'s limits for every worker (validated like a spec's)."""
+    check_text(action_type, "action type", MAX_ACTION_TYPE_CHARS)
+    if key is not None:
+        check_text(key, "key field", MAX_NAME_CHARS)
     limits = Limits(RateLimit(rate[0], rate[1], key) if rate else None,
                     Cap(concurrency, key) if concurrency is not None else None)
     values = {"rate_count": rate[0] if rate else None,

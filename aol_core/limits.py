@@ -39,6 +39,8 @@ MAX_SECONDS = 10**9
 #: widths of the text columns an enqueue or an artifact fills
 MAX_ACTION_TYPE_CHARS = 100
 MAX_KEY_CHARS = 255
+#: schedule names and cron expressions, and the payload field an operator keys limits by
+MAX_NAME_CHARS = 200
 MAX_ARTIFACT_NAME_CHARS = 255
 
 _ENCODE = json.JSONEncoder(sort_keys=True, allow_nan=False).encode

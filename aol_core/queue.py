@@ -429,7 +429,9 @@ def hold_claim(conn: Connection, claim: Claim, reason: str, now: datetime) -> bo
     """Set a claimed action aside as HELD for a person; False if the claim lost its lease."""
     statement = (
         update(actions).where(_fenced(claim)).values(
-            status=Status.HELD.value, last_error=f"held: {reason}", lease_owner=None,
+            status=Status.HELD.value,
+            last_error=limits.storable_text(f"held: {reason}", limits.MAX_ERROR_CHARS),
+            lease_owner=None,
             lease_expires_at=None, updated_at=now,
         )
     )

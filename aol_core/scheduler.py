@@ -270,6 +270,10 @@ def add_schedule(
     """Store an operator's schedule and return its first slot: the first one after ``now``
     (by default the clock of :func:`database_now`)."""
     now = database_now(session.connection()) if now is None else now
+    first = schedule.next_slot(now)
+    if first is None:
+        raise InvalidSchedule(f"schedule {schedule.name}: {schedule.expression!r} has no slot "
+                              "after now")
     existing = session.get(ScheduleDefinition, schedule.name)
     if schedule.name in registry.schedules or existing is not None:
         raise InvalidSchedule(f"a schedule named {schedule.name} exists already")
@@ -284,7 +288,7 @@ def add_schedule(
     conn.execute(delete(states).where(states.c.name == schedule.name))  # a removed namesake's
     conn.execute(insert(states).values(_fresh_state(schedule.name, now)))
     _changed(conn)
-    return schedule.next_slot(now)
+    return first
 
 
 def set_paused(

@@ -15,7 +15,7 @@ computes the same slots and no clock change stretches or shrinks one.
 
 from __future__ import annotations
 
-import json
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,9 +25,10 @@ from itertools import takewhile
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
-from aol_core.errors import InvalidSchedule
+from aol_core import limits
+from aol_core.errors import InvalidPayload, InvalidSchedule
 from aol_core.timeutil import require_aware
 
 #: the placeholders a schedule's payload strings may hold
@@ -71,18 +72,25 @@ class Schedule:
     source: str = "plugin"
 
     def __post_init__(self) -> None:
-        if not self.name or len(self.name) > 200:
-            raise InvalidSchedule(f"a schedule name has 1 to 200 characters: {self.name!r}")
+        try:  # stored in every tick's state row: one PostgreSQL refuses stops every tick
+            limits.check_text(self.name, "a schedule name", limits.MAX_NAME_CHARS)
+        except InvalidPayload as exc:
+            raise InvalidSchedule(str(exc)) from None
         if (self.cron is None) == (self.every is None):
             raise InvalidSchedule(f"schedule {self.name}: give a cron expression or an "
                                   "interval (every), not both or neither")
+        if self.cron is not None and len(self.cron) > limits.MAX_NAME_CHARS:
+            raise InvalidSchedule(f"schedule {self.name}: a cron expression has at most "
+                                  f"{limits.MAX_NAME_CHARS} characters, not {len(self.cron)}")
         if self.cron is not None and not croniter.is_valid(self.cron):
             raise InvalidSchedule(f"schedule {self.name}: not a cron expression: {self.cron!r}")
         if self.every is not None and (
             self.every < timedelta(seconds=1) or self.every % timedelta(seconds=1)
+            or self.every > timedelta(seconds=limits.MAX_SECONDS)
         ):
             raise InvalidSchedule(f"schedule {self.name}: an interval is a whole number of "
-                                  f"seconds, at least 1, not {self.every}")
+                                  f"seconds, at least 1 and at most {limits.MAX_SECONDS}, "
+                                  f"not {self.every}")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -95,9 +103,14 @@ class Schedule:
             raise InvalidSchedule(f"schedule {self.name}: catch-up is one of "
                                   f"{', '.join(CatchUp)}, not {self.catch_up!r}") from None
         try:
-            json.dumps(dict(self.payload))
-        except (TypeError, ValueError) as exc:
-            raise InvalidSchedule(f"schedule {self.name}: payload is not JSON: {exc}") from None
+            limits.check_text(self.action_type, "its action type",
+                              limits.MAX_ACTION_TYPE_CHARS)
+            # what every database stores (no NaN, NUL, lone surrogate); the size and depth
+            # settings are checked at each enqueue, where they are known
+            limits.encode_json(dict(self.payload), "its payload", max_bytes=sys.maxsize,
+                               max_depth=limits.DEPTH_CEILING)
+        except InvalidPayload as exc:
+            raise InvalidSchedule(f"schedule {self.name}: {exc}") from None
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -121,8 +134,10 @@ class Schedule:
         until = require_aware(until, "until")
         return takewhile(lambda slot: slot <= until, self.slots_after(after))
 
-    def next_slot(self, after: datetime) -> datetime:
-        return next(self.slots_after(after))
+    def next_slot(self, after: datetime) -> datetime | None:
+        """The first slot later than ``after``; None for a cron expression with no more (one
+        whose year field has passed, or a date no calendar has, like ``0 0 30 2 *``)."""
+        return next(self.slots_after(after), None)
 
     def payload_for(self, slot: datetime) -> dict[str, Any]:
         """The payload with ``{slot}`` and ``{schedule}`` filled in."""
@@ -134,7 +149,11 @@ class Schedule:
         walls = croniter(self.cron, after.astimezone(self.zone).replace(tzinfo=None))
         previous = after
         while True:
-            slot = local_instant(walls.get_next(datetime), self.zone)
+            try:
+                wall = walls.get_next(datetime)
+            except CroniterBadDateError:  # no more slots: the schedule has ended
+                return
+            slot = local_instant(wall, self.zone)
             # A repeated or skipped hour maps wall times to instants already passed.
             if slot > previous:
                 yield slot

@@ -40,7 +40,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:  # past timedelta's 999999999 days, or the float's range
+        raise ValueError(f"duration {text!r} is longer than any date can reach") from None
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:

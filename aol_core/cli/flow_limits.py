@@ -11,7 +11,7 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from aol_core import flow
+from aol_core import flow, limits
 from aol_core.cli.common import Context, print_json, print_table
 from aol_core.timeutil import parse_duration
 
@@ -26,6 +26,11 @@ def rate(text: str) -> tuple[int, timedelta]:
             f"{text!r} is not N/DURATION, e.g. 10/1m or 100/1h") from None
     if parsed[0] < 1:
         raise argparse.ArgumentTypeError("a rate needs at least 1 start per period")
+    if parsed[0] > limits.INT32_MAX:
+        raise argparse.ArgumentTypeError(f"a rate allows at most {limits.INT32_MAX} starts "
+                                         "per period")
+    if parsed[1] <= timedelta(0):
+        raise argparse.ArgumentTypeError("a rate needs a period longer than 0")
     return parsed
 
 
@@ -34,8 +39,9 @@ def positive(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    if not 1 <= value <= limits.INT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number from 1 to {limits.INT32_MAX}")
     return value
 
 

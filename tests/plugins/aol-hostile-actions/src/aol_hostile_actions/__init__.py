@@ -11,6 +11,7 @@ row a handler writes goes to ``hostile_rows``, so a test can see what was commit
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from aol_core import ActionContext, ActionSpec, hookimpl
+from aol_core.errors import Hold, Snooze
 
 metadata = MetaData()
 rows = Table(
@@ -94,8 +96,9 @@ SHARED_TYPES = (
 )
 ACTION_TYPES = (
     "HOSTILE_NAN",       # returns NaN / Infinity
-    "HOSTILE_NUL",       # logs, raises or returns text with a NUL character
-    "HOSTILE_HUGE",      # returns, logs or raises tens of megabytes
+    "HOSTILE_NUL",       # logs, raises, holds or returns text with a NUL character
+    "HOSTILE_HUGE",      # returns, logs, raises or holds tens of megabytes
+    "HOSTILE_SNOOZE",    # snoozes for its payload's "days" (out of any calendar)
     "HOSTILE_HANG",      # blocks until its release file exists
     "HOSTILE_VIOLATION", # makes the database refuse its payload's secret (the error quotes it)
 )
@@ -203,6 +206,8 @@ def handle_action(
         return _nul(payload.get("where", "log"), context)
     if action_type == "HOSTILE_HUGE":
         return _huge(payload.get("where", "result"), int(payload.get("mb", 20)), context)
+    if action_type == "HOSTILE_SNOOZE":
+        raise Snooze(timedelta(days=float(payload["days"])), "for ever")
     if action_type == "HOSTILE_HANG":  # writes nothing: on SQLite it would hold the lock
         context.log("INFO", "hanging until released")
         wait_for(payload["release"])
@@ -226,6 +231,8 @@ def _nul(where: str, context: ActionContext) -> Any:
         return None
     if where == "raise":
         raise RuntimeError("a NUL\x00in the error")
+    if where == "hold":
+        raise Hold("a NUL\x00in the reason")
     return {"text": "a NUL\x00in the result"}
 
 
@@ -236,6 +243,8 @@ def _huge(where: str, megabytes: int, context: ActionContext) -> Any:
         return None
     if where == "raise":
         raise RuntimeError(blob)
+    if where == "hold":
+        raise Hold(blob)
     return {"blob": blob}
 
 
