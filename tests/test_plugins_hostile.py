@@ -8,10 +8,14 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import pytest
 from test_plugin_migrations import FIRST, PLUGIN, SECOND, ledger_plugin, release
 
+from aol_core.testing import FakeEndpoint
 from helpers import aol, install, on_path, run_aol
 
 SEND = """
@@ -213,6 +217,8 @@ def test_a_datagram_sent_in_proof_mode_fails_the_check(tmp_site: Path) -> None:
     port = receiver.getsockname()[1]
     install(tmp_site, "acme-udp", "1.0", "acme_udp", f"""
 import socket
+import urllib.error
+import urllib.request
 from aol_core import ActionSpec, hookimpl
 
 @hookimpl
@@ -236,3 +242,13 @@ def handle_action(payload, proof_mode, context):
     assert code == 1
     assert failed(findings)["UDP_SEND: example"][1] == (
         f"proof mode opened network connection(s) to ('127.0.0.1', {port})")
+
+
+def test_the_fake_endpoint_answers_another_path_404_and_keeps_no_delivery() -> None:
+    with FakeEndpoint("/hooks/mail") as endpoint:
+        wrong = endpoint.url.replace("/hooks/mail", "/hooks/mial")
+        request = urllib.request.Request(wrong, data=b"{}", method="POST",
+                                         headers={"Idempotency-Key": "k1"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert (refused.value.code, endpoint.posts) == (404, {})
