@@ -6,6 +6,7 @@ without a handler is one line, and a failing plugin migration changes nothing.""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import socket
 import urllib.error
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_plugin_migrations import FIRST, PLUGIN, SECOND, ledger_plugin, release
 
-from aol_core.testing import FakeEndpoint
+from aol_core.testing import FakeEndpoint, assert_migrations_match_models
 from helpers import aol, install, on_path, run_aol
 
 SEND = """
@@ -252,3 +253,14 @@ def test_the_fake_endpoint_answers_another_path_404_and_keeps_no_delivery() -> N
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=30)
         assert (refused.value.code, endpoint.posts) == (404, {})
+
+
+def test_the_kits_migration_check_names_a_table_no_model_declares(
+    tmp_site: Path, db_url: str
+) -> None:
+    ledger_plugin(tmp_site, FIRST.replace('    op.create_table("acme_ledger_entries"', '''\
+    op.create_table("acme_ledger_forgotten", sa.Column("id", sa.Integer, primary_key=True))
+    op.create_table("acme_ledger_entries"'''))
+    models = importlib.import_module("acme_ledger").metadata
+    with pytest.raises(AssertionError, match=r"'remove_table'.*acme_ledger_forgotten"):
+        assert_migrations_match_models(db_url, "acme-ledger", models)
