@@ -70,7 +70,11 @@ def _check_one(registry: PluginRegistry, plugin: PluginInfo) -> list[Finding]:
             "uninstall one of them, or rename the type in one plugin"))
         return findings
     findings.append(Finding(name, "types routed", True, ", ".join(plugin.action_types)))
-    contracts, refused = _contracts(registry, plugin)
+    try:
+        contracts, refused = _contracts(registry, plugin)
+    except Exception as exc:
+        return [*findings, _hook_failed(name, "aol_handler_contracts", exc,
+                                        "a list of HandlerContract subclasses")]
     findings += [Finding(name, "contracts", False, problem,
                          "return HandlerContract subclasses whose action_type the plugin "
                          "declares from aol_handler_contracts") for problem in refused]
@@ -131,9 +135,16 @@ class _Example:
 def _check_types(name: str, plugin: PluginInfo, harness: ActionHarness,
                  contracts: list[type[HandlerContract]]) -> list[Finding]:
     findings = []
-    with harness.session() as session:
-        examples = [_Example(t, p) for pairs in harness.registry.call(
-            plugin, "aol_example_actions", session=session) for t, p in pairs]
+    try:
+        examples = _examples(harness, plugin)
+    except Exception as exc:
+        return [_hook_failed(name, "aol_example_actions", exc,
+                             "a list of (action_type, payload dict) pairs")]
+    findings += [Finding(name, f"{example.action_type}: example", False,
+                         "aol_example_actions returned an example of a type this plugin does "
+                         f"not declare (it declares {', '.join(plugin.action_types)})",
+                         "name one of the plugin's own action types in the example")
+                 for example in examples if example.action_type not in plugin.action_types]
     for action_type in plugin.action_types:
         spec = harness.registry.routes[action_type].spec
         own = [e for e in examples if e.action_type == action_type]
@@ -154,6 +165,25 @@ def _check_types(name: str, plugin: PluginInfo, harness: ActionHarness,
                 "permanent_failure_payload or retryable_failure_payload on a HandlerContract "
                 "returned from aol_handler_contracts)", skipped=True))
     return findings
+
+
+def _examples(harness: ActionHarness, plugin: PluginInfo) -> list[_Example]:
+    """The plugin's example actions; raises on anything but (type, payload mapping) pairs."""
+    examples = []
+    with harness.session() as session:
+        for pairs in harness.registry.call(plugin, "aol_example_actions", session=session):
+            for pair in pairs or ():
+                if not (isinstance(pair, tuple | list) and len(pair) == 2
+                        and isinstance(pair[0], str) and isinstance(pair[1], Mapping)):
+                    raise TypeError(f"it returned {pair!r} among its examples")
+                examples.append(_Example(pair[0], pair[1]))
+    return examples
+
+
+def _hook_failed(name: str, hook: str, exc: Exception, expected: str) -> Finding:
+    """A hook of the plugin raised or returned junk: the check cannot go on for it."""
+    return Finding(name, hook, False, f"{type(exc).__name__}: {exc}",
+                   f"make {hook} return {expected}")
 
 
 def _check_contract(name: str, contract: HandlerContract,

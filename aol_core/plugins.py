@@ -17,6 +17,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
 import pluggy
+from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
 
 from aol_core import hookspecs
@@ -233,6 +234,8 @@ def _load(manager: pluggy.PluginManager, ep: EntryPoint, info: PluginInfo) -> li
     for impl in own("aol_schedules"):
         schedules = cast(Iterable[object], impl.function() or ())
         info.schedules += [_as_schedule(item) for item in schedules]
+    for impl in own("aol_schema"):
+        _as_metadata(impl.function())
     handlers = own("handle_action")
     if declared and not handlers:
         raise PluginError("declares action types but implements no handle_action")
@@ -286,6 +289,13 @@ def _as_schedule(item: object) -> Schedule:
     if not isinstance(item, Schedule):
         raise PluginError(f"aol_schedules returned {item!r}; expected Schedule objects")
     return item
+
+
+def _as_metadata(item: object) -> None:
+    """Refuse junk from ``aol_schema`` at load, where it names the plugin, rather than in
+    ``aol db upgrade`` or ``aol plugins``, which would fail without naming it."""
+    if not isinstance(item, MetaData):
+        raise PluginError(f"aol_schema returned {item!r}; expected SQLAlchemy MetaData")
 
 
 def _positional(impl: pluggy.HookImpl) -> Handler:

@@ -99,6 +99,10 @@ def _scripts(plugin: PluginInfo, directory: Path) -> ScriptDirectory:
     if not directory.is_dir():
         raise PluginError(f"plugin {plugin.label}: aol_migrations names {directory}, "
                           "which is not a directory")
+    if plugin_version_table(plugin.distribution) == VERSION_TABLE:
+        raise PluginError(f"plugin {plugin.label}: a distribution named "
+                          f"{plugin.distribution} cannot ship migrations (its version table "
+                          f"would be the core's {VERSION_TABLE}); rename the distribution")
     return ScriptDirectory(str(directory), version_locations=[str(directory)])
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from aol_core.errors import PluginError
+from aol_core.errors import AOLError, PluginError
 from aol_core.plugins import PluginInfo, PluginRegistry
 
 
@@ -26,10 +26,20 @@ class PluginCommands:
             part for part in (options.get("help"), f"[plugin {self._plugin.distribution}]")
             if part)
         parser: argparse.ArgumentParser = self._commands.add_parser(name, **options)
+        parser.set_defaults(handler=_without_handler(name, self._plugin))
         self._owners[name] = f"plugin {self._plugin.distribution}"
         if name not in self._plugin.commands:  # a registry is reused across parsers
             self._plugin.commands.append(name)
         return parser
+
+
+def _without_handler(name: str, plugin: PluginInfo) -> Any:
+    """What runs when a plugin forgot ``set_defaults(handler=...)``: one line naming it,
+    instead of an internal error that names no one."""
+    def refuse(ctx: object, args: argparse.Namespace) -> int:
+        raise AOLError(f"command {name} of plugin {plugin.label} has no handler: the plugin "
+                       "must call set_defaults(handler=...) on its parser")
+    return refuse
 
 
 def add_plugin_commands(commands: Any, registry: PluginRegistry) -> None:

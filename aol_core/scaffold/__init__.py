@@ -16,12 +16,15 @@ from importlib.abc import Traversable
 from importlib.util import find_spec
 from pathlib import Path
 
+from aol_core.config import Settings
 from aol_core.errors import AOLError
-from aol_core.plugins import PLUGIN_API_VERSION, canonical
+from aol_core.plugins import PLUGIN_API_VERSION, canonical, load_plugins
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SUFFIX = ".tmpl"
+#: names a plugin cannot take, and why
+_RESERVED = {"aol": "its migrations would share the core's version table; choose e.g. acme-aol"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ def plan(name: str, directory: Path | None = None, action_type: str | None = Non
     if not _NAME.match(name):
         raise AOLError(f"invalid plugin name {name!r}: use lowercase letters, digits and "
                        "single hyphens, starting with a letter (e.g. acme-mail)")
+    if name in _RESERVED:
+        raise AOLError(f"invalid plugin name {name!r}: {_RESERVED[name]}")
     module = name.replace("-", "_")
     if keyword.iskeyword(module):
         raise AOLError(f"invalid plugin name {name!r}: {module} is a Python keyword")
@@ -44,6 +49,11 @@ def plan(name: str, directory: Path | None = None, action_type: str | None = Non
     if not _TYPE.match(action_type):
         raise AOLError(f"invalid action type {action_type!r}: use uppercase letters, digits "
                        "and underscores, starting with a letter (e.g. SEND_MAIL)")
+    owner = _declared_by(action_type)
+    if owner is not None:
+        raise AOLError(f"action type {action_type} is taken: the installed plugin {owner} "
+                       "declares it (two plugins declaring one type stop every worker); "
+                       "choose another with --action-type")
     if _installed(name):
         raise AOLError(f"plugin name {name!r} is taken: a distribution of that name is "
                        "installed here")
@@ -61,8 +71,24 @@ def _installed(name: str) -> bool:
                for d in metadata.distributions())
 
 
+def _declared_by(action_type: str) -> str | None:
+    """The installed plugin (selected or not) that declares ``action_type``, if any."""
+    everything = load_plugins(Settings(plugins=None, disabled_plugins=()))
+    return next((p.distribution for p in everything.plugins if action_type in p.action_types),
+                None)
+
+
 def write(plugin: NewPlugin) -> list[Path]:
-    """Write the distribution; returns the files written."""
+    """Write the distribution; returns the files written (a directory that cannot be
+    written is one line naming it)."""
+    try:
+        return _write(plugin)
+    except OSError as exc:
+        raise AOLError(f"cannot write the plugin to {plugin.directory}: "
+                       f"{exc.strerror or exc}") from None
+
+
+def _write(plugin: NewPlugin) -> list[Path]:
     core = metadata.version("aol-core")
     major = PLUGIN_API_VERSION.split(".")[0]
     values = {

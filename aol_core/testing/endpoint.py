@@ -153,7 +153,8 @@ class FakeServer:
 class FakeEndpoint(FakeServer):
     """A webhook receiver at ``path`` that keeps one delivery per ``Idempotency-Key`` in
     ``posts``, as receivers must. ``reply()`` scripts its next answers (200 with a JSON id
-    once they run out)."""
+    once they run out). Another path is answered 404 and is no delivery, as a real receiver
+    would, so a plugin calling the wrong URL fails its tests."""
 
     def __init__(self, path: str = "/") -> None:
         super().__init__()
@@ -164,5 +165,7 @@ class FakeEndpoint(FakeServer):
         self.fail(self.path, *replies)
 
     def handle(self, request: Received) -> Reply:
+        if request.path != self.path:
+            return reply_json(404, {"error": f"no receiver at {request.path}"})
         self.posts.setdefault(request.header("Idempotency-Key") or "", request)
         return Reply()
