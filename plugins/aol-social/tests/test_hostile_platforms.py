@@ -148,3 +148,50 @@ def test_x_weighs_each_code_point_of_an_indic_cluster_at_enqueue(
     with pytest.raises(InvalidPayload, match="the limit is 280"):
         aol_harness.enqueue("POST_SOCIAL", {"social_platform": "x", "content": syllable * 100})
     aol_harness.enqueue("POST_SOCIAL", {"social_platform": "x", "content": syllable * 70})
+
+
+def test_x_answering_a_post_with_a_body_that_is_not_the_post_is_held_not_failed(
+    aol_harness: ActionHarness, x: FakeX
+) -> None:
+    """X created the post but the 2xx carries no id (a proxy's page): it may exist, and X
+    cannot be asked, so a person decides; the action neither fails nor posts again."""
+    original = x.handle
+
+    def posted_then_garbled(request: Received) -> Reply:
+        answer = original(request)
+        return Reply(200, b"<html>ok</html>", {"Content-Type": "text/html"}) if (
+            answer.status == 201) else answer
+
+    x.handle = posted_then_garbled  # type: ignore[method-assign]
+    action = aol_harness.run("POST_SOCIAL", TWEET, max_attempts=1)
+
+    assert action.status == Status.HELD, action.last_error
+    assert "cannot be asked" in (action.last_error or "")
+    assert len(x.posts) == 1
+
+
+def test_mastodon_answering_with_an_error_in_a_200_is_resent_with_its_key_into_one_post(
+    aol_harness: ActionHarness, mastodon: FakeMastodon
+) -> None:
+    original = mastodon.handle
+    garbled: list[bool] = []
+
+    def posted_then_garbled(request: Received) -> Reply:
+        answer = original(request)
+        if request.path == "/api/v1/statuses" and not garbled:
+            garbled.append(True)
+            return reply_json(200, {"error": "something odd"})
+        return answer
+
+    mastodon.handle = posted_then_garbled  # type: ignore[method-assign]
+    first = aol_harness.run("POST_SOCIAL", TOOT)
+    assert first.status == Status.RETRY, first.last_error
+    with aol_harness.session() as session:
+        session.get(Action, first.id).not_before = utcnow()  # type: ignore[union-attr]
+
+    aol_harness.run_due()
+
+    action = aol_harness.action(first.id)
+    assert action.status == Status.SUCCESS, action.last_error
+    [post] = mastodon.posts
+    assert action.result["id"] == post["id"]  # type: ignore[index]

@@ -23,7 +23,7 @@ from aol_core import utcnow
 
 from aol_social.config import Account, redact_url
 from aol_social.payload import Media, Post
-from aol_social.providers.transport import Request, body_json, excerpt, send
+from aol_social.providers.transport import AnswerLost, Request, body_json, excerpt, send
 
 #: longest wait a rate limit may impose before the action is tried again
 MAX_SNOOZE = timedelta(days=1)
@@ -173,7 +173,14 @@ class Provider(ABC):
             response = self.call(http, lambda t: self.create_request(post, key, refs, t))
         except AlreadyPublished as exc:
             return exc.published
-        return self.published(response, key)
+        try:
+            return self.published(response, key)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            # a 2xx whose body is not the post (HTML from a proxy, an error in a 200): the
+            # post may well exist, so this is an answer lost, never a failure to retry blindly
+            raise AnswerLost(f"{self.label} answered HTTP {response.status_code} to "
+                             f"{redact_url(str(response.request.url))} without the post it "
+                             "created") from None
 
     def _upload(self, media: MediaFile, token: str) -> Request:
         return self.upload_request(media, token)
