@@ -5,6 +5,8 @@ held action) and no secret anywhere."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from aol_core import InvalidPayload, Status
 from aol_core.models import Action
@@ -195,3 +197,20 @@ def test_mastodon_answering_with_an_error_in_a_200_is_resent_with_its_key_into_o
     assert action.status == Status.SUCCESS, action.last_error
     [post] = mastodon.posts
     assert action.result["id"] == post["id"]  # type: ignore[index]
+
+
+def test_a_post_for_one_network_naming_another_networks_account_is_refused_at_enqueue(
+    aol_harness: ActionHarness, mastodon: FakeMastodon, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An X post naming a Mastodon account would go out on Mastodon, checked against
+    Mastodon's limits: the user hears at once instead."""
+    path = tmp_path / "accounts.toml"
+    path.write_text(f'[accounts.acme-mastodon]\nprovider = "mastodon"\n'
+                    f'base_url = "{mastodon.base_url}"\ntoken_env = "ACME_TOKEN"\n')
+    monkeypatch.setenv("AOL_SOCIAL_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("ACME_TOKEN", mastodon.token)
+
+    with pytest.raises(InvalidPayload, match="'acme-mastodon' publishes to mastodon, not x"):
+        aol_harness.enqueue("POST_SOCIAL", {**TWEET, "account": "acme-mastodon"})
+    assert mastodon.posts == []
