@@ -170,6 +170,7 @@ def resolve(platform: str, account_name: str | None,
         if account_name not in accounts:
             known = ", ".join(sorted(accounts)) or "none"
             raise PermanentError(f"no social account named {account_name!r} (configured: {known})")
+        check_serves(accounts[account_name], platform)
         return accounts[account_name]
     native = NATIVE_PROVIDER[platform]
     for name in (native, "webhook"):
@@ -181,6 +182,19 @@ def resolve(platform: str, account_name: str | None,
         f"no account for {platform}: set {wanted}{alternative}, name an account in the "
         "payload, or run in proof mode to record the post without sending it"
     )
+
+
+class WrongNetwork(PermanentError):
+    """The payload's account publishes to another network than the payload's platform."""
+
+
+def check_serves(account: Account, platform: str) -> None:
+    """Refuse a post for one network named to another network's account: it would go out
+    on the wrong network, checked against the wrong limits. The webhook serves any."""
+    if account.provider not in (NATIVE_PROVIDER[platform], "webhook"):
+        raise WrongNetwork(
+            f"account {account.name!r} publishes to {account.provider}, not {platform}: name "
+            f"a {NATIVE_PROVIDER[platform]} or webhook account")
 
 
 def placeholder(platform: str, account_name: str | None) -> Account:

@@ -9,6 +9,7 @@ Latin-script ones 1, others such as CJK and emoji 2) with every link as 23.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 # regex (not re) for \X, the extended grapheme cluster of Unicode's segmentation rules; its
@@ -18,6 +19,8 @@ import regex  # type: ignore[import-untyped, unused-ignore]
 #: a link as the platforms recognise one, without trailing punctuation
 _LINK = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]'}]")
 _GRAPHEME = regex.compile(r"\X")
+#: a cluster X counts as one emoji: pictographs, flags (regional indicators), keycaps
+_EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3]")
 LINK_WIDTH = 23
 #: code point ranges X counts as weight 1 (twitter-text's default configuration)
 _X_LIGHT = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
@@ -68,9 +71,18 @@ def mastodon_length(text: str) -> int:
 
 
 def x_weighted_length(text: str) -> int:
-    rest, count = _without_links(text)
+    """twitter-text's count: the NFC text weighed per code point, except that an emoji
+    (however many code points it joins) weighs 2 as one. A cluster a reader sees as one
+    character (a Devanagari syllable) weighs each of its code points."""
+    rest, count = _without_links(unicodedata.normalize("NFC", text))
     weight = 0
     for cluster in _GRAPHEME.findall(rest):
-        light = len(cluster) == 1 and any(lo <= ord(cluster) <= hi for lo, hi in _X_LIGHT)
-        weight += 1 if light else 2
+        if _EMOJI.search(cluster):
+            weight += 2
+        else:
+            weight += sum(1 if _x_light(ord(c)) else 2 for c in cluster)
     return weight + LINK_WIDTH * count
+
+
+def _x_light(code_point: int) -> bool:
+    return any(lo <= code_point <= hi for lo, hi in _X_LIGHT)

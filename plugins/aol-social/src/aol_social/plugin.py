@@ -37,6 +37,8 @@ class PostSocialSpec(ActionSpec):
         post = Post.from_payload(payload)
         try:
             account = config.resolve(post.platform, post.account)
+        except config.WrongNetwork as exc:
+            raise InvalidPayload(f"invalid payload for {self.name}: {exc}") from None
         except PermanentError:  # the enqueuing machine need not hold the accounts
             account = config.placeholder(post.platform, post.account)
         problems = providers.for_account(account).problems(post)

@@ -23,10 +23,13 @@ from aol_core import utcnow
 
 from aol_social.config import Account, redact_url
 from aol_social.payload import Media, Post
-from aol_social.providers.transport import Request, body_json, excerpt, send
+from aol_social.providers.transport import AnswerLost, Request, body_json, excerpt, send
 
 #: longest wait a rate limit may impose before the action is tried again
 MAX_SNOOZE = timedelta(days=1)
+#: the wait after a 429 whose reset time is missing, unreadable or already past (a clock
+#: skewed against the platform's): never "now", which would retry at once, forever, for free
+DEFAULT_SNOOZE = timedelta(minutes=1)
 
 
 class ProviderError(Exception):
@@ -170,7 +173,14 @@ class Provider(ABC):
             response = self.call(http, lambda t: self.create_request(post, key, refs, t))
         except AlreadyPublished as exc:
             return exc.published
-        return self.published(response, key)
+        try:
+            return self.published(response, key)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            # a 2xx whose body is not the post (HTML from a proxy, an error in a 200): the
+            # post may well exist, so this is an answer lost, never a failure to retry blindly
+            raise AnswerLost(f"{self.label} answered HTTP {response.status_code} to "
+                             f"{redact_url(str(response.request.url))} without the post it "
+                             "created") from None
 
     def _upload(self, media: MediaFile, token: str) -> Request:
         return self.upload_request(media, token)
@@ -197,9 +207,8 @@ class Provider(ABC):
         message = self.message(response)
         detail = f": {message}" if message else ""
         if status == 429:
-            until = self.reset_at(response) or utcnow() + timedelta(minutes=1)
             return RateLimited(f"{what} (rate limited){detail}",
-                               min(until, utcnow() + MAX_SNOOZE))
+                               snooze_until(self.reset_at(response)))
         if status == 408 or status >= 500:
             return Unavailable(f"{what}{detail}")
         if status in (401, 403):
@@ -212,7 +221,13 @@ class Provider(ABC):
         return Rejected(f"{what}{detail}")
 
     def message(self, response: httpx.Response) -> str:
-        """The platform's own explanation of an error, without echoing a request."""
+        """The platform's own explanation of an error, with any secret it echoes back (the
+        account's, or the token the request carried) cut out."""
+        return scrub(self.explanation(response),
+                     [*self.account.secrets.values(), _bearer(response.request)])
+
+    def explanation(self, response: httpx.Response) -> str:
+        """What the platform says went wrong, as it says it."""
         body = body_json(response)
         if isinstance(body, dict):
             for key in ("error_description", "message", "detail", "error", "title"):
@@ -224,26 +239,55 @@ class Provider(ABC):
         return retry_after(response.headers.get("Retry-After"))
 
 
+def scrub(text: str, secrets: Sequence[str | None]) -> str:
+    """``text`` with every non-empty secret replaced: platforms do echo tokens back."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def _bearer(request: httpx.Request) -> str | None:
+    value = request.headers.get("Authorization", "")
+    return value.split(" ", 1)[1].strip() if " " in value else None
+
+
+def snooze_until(reset: datetime | None, now: datetime | None = None) -> datetime:
+    """The platform's reset time, kept between DEFAULT_SNOOZE and MAX_SNOOZE from now."""
+    now = now or utcnow()
+    if reset is None or reset <= now:
+        return now + DEFAULT_SNOOZE
+    return min(reset, now + MAX_SNOOZE)
+
+
 def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
     """When a ``Retry-After`` header (seconds or an HTTP date) says to come back."""
     now = now or utcnow()
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return now + min(timedelta(seconds=int(value)), MAX_SNOOZE)
+    if value.isascii() and value.isdigit():
+        return now + timedelta(seconds=min(int(value), int(MAX_SNOOZE.total_seconds())))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return aware(when)
 
 
 def epoch_seconds(value: str | None) -> datetime | None:
-    """A reset header holding Unix seconds (X, Bluesky)."""
-    if not value or not value.strip().isdigit():
+    """A reset header holding Unix seconds (X, Bluesky); None when it names no real time."""
+    if not value or not value.strip().isascii() or not value.strip().isdigit():
         return None
-    return datetime.fromtimestamp(int(value.strip()), UTC)
+    try:
+        return datetime.fromtimestamp(int(value.strip()), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def aware(when: datetime) -> datetime:
+    """A header's time without a zone is UTC (HTTP times are)."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def content_type(media: Media) -> str:

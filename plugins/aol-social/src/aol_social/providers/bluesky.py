@@ -26,6 +26,8 @@ from aol_social.providers.base import (
     MediaFile,
     Provider,
     Published,
+    Rejected,
+    Unavailable,
     epoch_seconds,
 )
 from aol_social.providers.transport import Request, body_json, send
@@ -126,6 +128,20 @@ class Bluesky(Provider):
     def _post_url(self, key: str) -> str:
         return f"https://bsky.app/profile/{self.account.setting('handle')}/post/{key}"
 
+    def publish(self, http: httpx.Client, post: Post, key: str, media: Sequence[MediaFile],
+                before_create: Callable[[], None]) -> Published:
+        """A refusal or a 5xx may hide a record the PDS did write: a gateway's 504 after the
+        write, or a retry meeting the record an earlier attempt created under the same key
+        (the PDS refuses the key as taken). The record key is this action's alone, so a
+        record under it is the post: asked for before the refusal is believed."""
+        try:
+            return super().publish(http, post, key, media, before_create)
+        except (Rejected, Unavailable):
+            found = self.existing(http, key, utcnow())
+            if found is None:
+                raise
+            return found
+
     def existing(self, http: httpx.Client, key: str, since: datetime) -> Published | None:
         response = self.call(http, lambda t: Request(
             "GET", self._xrpc("com.atproto.repo.getRecord"),
@@ -142,11 +158,11 @@ class Bluesky(Provider):
             headers={"Authorization": f"Bearer {t}"}))
         return f"@{body_json(response).get('handle', '?')}"
 
-    def message(self, response: httpx.Response) -> str:
+    def explanation(self, response: httpx.Response) -> str:
         body = body_json(response)
         if isinstance(body, dict) and "error" in body:
             return f"{body['error']}: {body.get('message', '')}".rstrip(": ")
-        return super().message(response)
+        return super().explanation(response)
 
     def reset_at(self, response: httpx.Response) -> datetime | None:
         return epoch_seconds(response.headers.get("ratelimit-reset")) or super().reset_at(

@@ -26,6 +26,7 @@ from aol_social.providers.base import (
     Published,
     Rejected,
     Unavailable,
+    aware,
 )
 from aol_social.providers.transport import Request, Upload, body_json
 
@@ -106,7 +107,7 @@ class Mastodon(Provider):
         raw = response.headers.get("X-RateLimit-Reset")
         if raw:
             try:
-                return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                return aware(datetime.fromisoformat(raw.replace("Z", "+00:00")))
             except ValueError:
                 pass
         return super().reset_at(response)
