@@ -56,7 +56,9 @@ def test_the_worker_refuses_another_major_unless_broken_plugins_are_allowed(
 ) -> None:
     install(tmp_site, "acme-future", "2.0", "acme_future", TARGETING.format(version="2.0"))
     env = on_path(tmp_site, AOL_PLUGINS="acme-future,aol-test-actions")
-    assert aol("db", "upgrade", db_url=db_url, env=env).returncode == 0
+    upgraded = aol("db", "upgrade", db_url=db_url, env=env)  # the core's tables, and says so
+    assert upgraded.returncode == 1
+    assert "plugin acme-future 2.0" in upgraded.stderr and "not created" in upgraded.stderr
     refused = aol("worker", "--burst", db_url=db_url, env=env)
     assert refused.returncode == 1
     assert "acme-future 2.0" in refused.stderr and "targets plugin API 2.0" in refused.stderr

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from aol_core import adopt, schema
@@ -42,7 +43,10 @@ def run_upgrade(ctx: Context, args: argparse.Namespace) -> int:
     for component in schema.status(ctx.engine, ctx.registry)[1:]:
         if component.migrations:
             print(f"{component.name}: revision {component.current}")
-    return 0
+    for plugin in ctx.registry.broken:  # a deploy pipeline must hear it here, not at start-up
+        print(f"aol: error: plugin {plugin.label} did not load, so its tables were not "
+              f"created or migrated: {plugin.error}", file=sys.stderr)
+    return 1 if ctx.registry.broken else 0
 
 
 def run_adopt(ctx: Context, args: argparse.Namespace) -> int:
