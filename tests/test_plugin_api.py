@@ -178,7 +178,6 @@ def aol_register_commands(commands):
     hello = commands.add_parser("acme-hello", help="greet from the acme plugin")
     hello.add_argument("--name", required=True)
     hello.set_defaults(handler=run_hello)
-    taken = commands.add_parser("worker")
 
 def run_hello(ctx, args):
     if args.name == "nobody":
@@ -221,11 +220,26 @@ def test_help_lists_plugin_commands_with_their_plugin(command_env: dict[str, str
     assert "greet from the acme plugin [plugin acme-cmd]" in line
 
 
-def test_a_plugin_may_not_take_a_core_command(command_env: dict[str, str], db_url: str) -> None:
-    result = aol("plugins", "--json", db_url=db_url, env=command_env)
+TAKER = """
+from aol_core import hookimpl
+
+@hookimpl
+def aol_register_commands(commands):
+    commands.add_parser("acme-early").set_defaults(handler=lambda ctx, args: 0)
+    commands.add_parser("worker")
+"""
+
+
+def test_a_plugin_may_not_take_a_core_command_and_then_adds_none(
+    tmp_site: Path, db_url: str
+) -> None:
+    install(tmp_site, "acme-taker", "1.0", "acme_taker", TAKER)
+    env = on_path(tmp_site, AOL_PLUGINS="acme-taker")
+    result = aol("plugins", "--json", db_url=db_url, env=env)
     assert "command 'worker' is already provided by aol-core" in result.stderr
     listed = {p["distribution"]: p for p in json.loads(result.stdout)}
-    assert listed["acme-cmd"]["commands"] == ["acme-hello"]
+    assert listed["acme-taker"]["commands"] == []
+    assert aol("acme-early", db_url=db_url, env=env).returncode == 2  # not a command
 
 
 @pytest.mark.parametrize("args", [

@@ -44,12 +44,27 @@ def _without_handler(name: str, plugin: PluginInfo) -> Any:
 
 def add_plugin_commands(commands: Any, registry: PluginRegistry) -> None:
     """Let each loaded plugin add its commands; one that fails is named on stderr and the
-    rest of ``aol`` still works (its commands are simply absent)."""
+    rest of ``aol`` still works (its commands are simply absent, those it added before it
+    failed included)."""
     owners = {name: "aol-core" for name in commands.choices}
     for plugin in registry.loaded:
+        before = set(commands.choices)
         try:
             registry.call(plugin, "aol_register_commands",
                           commands=PluginCommands(commands, owners, plugin))
         except Exception as exc:
             print(f"aol: warning: plugin {plugin.label} could not add its commands: "
                   f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            _remove(commands, owners, plugin, set(commands.choices) - before)
+
+
+def _remove(commands: Any, owners: dict[str, str], plugin: PluginInfo, names: set[str]) -> None:
+    """Take back the commands a plugin added before its hook failed: all or none of them."""
+    for name in names:
+        del commands.choices[name]
+        del owners[name]
+        if name in plugin.commands:
+            plugin.commands.remove(name)
+    # argparse keeps the help lines apart from the parsers (no public way to remove one)
+    commands._choices_actions[:] = [action for action in commands._choices_actions
+                                    if action.dest not in names]
