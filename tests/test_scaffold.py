@@ -100,6 +100,7 @@ def test_the_generated_tests_use_postgresql_only_when_a_url_is_set(
     (["Acme"], "invalid plugin name 'Acme'"),
     (["acme--mail"], "invalid plugin name 'acme--mail'"),
     (["acme", "--action-type", "send-mail"], "invalid action type 'send-mail'"),
+    (["acme", "--action-type", ""], "invalid action type ''"),
     (["aol-test-actions"], "plugin name 'aol-test-actions' is taken"),
     (["json"], "plugin name 'json' is taken: a module json is importable here"),
 ])

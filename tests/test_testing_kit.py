@@ -129,3 +129,17 @@ def test_the_clock_fixture_fixes_utcnow(pytester: pytest.Pytester) -> None:
             assert aol_clock.advance(minutes=5) == utcnow()
     """)
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("chosen", ["", "mysql"])
+def test_a_database_list_that_names_none_of_them_stops_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, chosen: str
+) -> None:
+    pytester.makepyfile("""
+        def test_anything(aol_database_url):
+            pass
+    """)
+    monkeypatch.setenv("AOL_TEST_DATABASES", chosen)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # refused while collecting
+    result.stdout.fnmatch_lines([f"*AOL_TEST_DATABASES={chosen!r}: name sqlite, postgresql*"])

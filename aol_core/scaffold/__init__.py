@@ -45,7 +45,7 @@ def plan(name: str, directory: Path | None = None, action_type: str | None = Non
     module = name.replace("-", "_")
     if keyword.iskeyword(module):
         raise AOLError(f"invalid plugin name {name!r}: {module} is a Python keyword")
-    action_type = action_type or module.upper()
+    action_type = module.upper() if action_type is None else action_type
     if not _TYPE.match(action_type):
         raise AOLError(f"invalid action type {action_type!r}: use uppercase letters, digits "
                        "and underscores, starting with a letter (e.g. SEND_MAIL)")

@@ -89,8 +89,9 @@ def _databases(config: pytest.Config) -> list[str]:
     chosen = os.environ.get("AOL_TEST_DATABASES", "sqlite,postgresql")
     names = [name.strip() for name in chosen.split(",") if name.strip()]
     unknown = set(names) - {"sqlite", "postgresql"}
-    if unknown:
-        raise pytest.UsageError(f"AOL_TEST_DATABASES names unknown databases: {unknown}")
+    if unknown or not names:
+        raise pytest.UsageError(f"AOL_TEST_DATABASES={chosen!r}: name sqlite, postgresql or "
+                                "both, comma-separated")
     when = config.getini("aol_postgres")
     if when not in ("always", "when-configured"):
         raise pytest.UsageError(
