@@ -244,7 +244,7 @@ def claim_type(engine: Engine, action_type: str, limits: Limits, *, worker: str,
             checks.append(_Check(rate.key, rate.count,
                                  _started_since(conn, action_type, driver.time(now, -rate.period))))
         if cap is not None:
-            checks.append(_Check(cap.key, cap.count, _running(conn, action_type)))
+            checks.append(_Check(cap.key, cap.count, _running(conn, action_type, cap.key)))
         if any(check.field is None and check.full("") for check in checks):
             return []  # the whole type is at its limit
         field = limits.key_field
@@ -299,13 +299,13 @@ def _started_since(conn: Connection, action_type: str,
         .group_by(starts.c.flow_key)).all()))
 
 
-def _running(conn: Connection, action_type: str) -> Counter[str]:
-    """RUNNING actions per key."""
-    return Counter(dict(conn.execute(
-        select(starts.c.flow_key, func.count(starts.c.action_id.distinct()))
-        .join(actions, actions.c.id == starts.c.action_id)
-        .where(starts.c.action_type == action_type, IS_RUNNING)
-        .group_by(starts.c.flow_key)).all()))
+def _running(conn: Connection, action_type: str, field: str | None) -> Counter[str]:
+    """RUNNING actions per key under ``field``, read from their payloads rather than the
+    keys they were started under: a cap an operator adds or re-keys while actions run
+    counts those too (they are few: at most what the workers run at once)."""
+    rows = conn.execute(select(actions.c.id, cast(actions.c.payload, Text).label("payload"))
+                        .where(actions.c.action_type == action_type, IS_RUNNING))
+    return Counter(key_of(field, _payload(row.payload, row.id)) for row in rows)
 
 
 def _forget_old_starts(conn: Connection, action_type: str,
@@ -361,5 +361,6 @@ def use_of(conn: Connection, action_type: str, limits: Limits, payload: Any,
                               times[excess] + rate.period if excess >= 0 else None))
     if limits.cap is not None:
         key = key_of(limits.cap.key, payload)
-        found.append(LimitUse(limits.cap, key, _running(conn, action_type)[key], None))
+        found.append(LimitUse(limits.cap, key,
+                              _running(conn, action_type, limits.cap.key)[key], None))
     return found

@@ -226,3 +226,21 @@ def test_a_worker_looks_at_a_limited_type_that_had_nothing_to_start_again_after_
     [due] = _enqueue(sessions, "TEST_LIMITED_CAP", {})
     assert claim(patient) == []  # not looked at again within its interval
     assert claim(eager) == [due]
+
+
+def test_a_cap_an_operator_makes_type_wide_counts_what_already_runs_under_a_key(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    _enqueue(sessions, "TEST_LIMITED_CAP", *({"account": "a"} for _ in range(3)))
+    assert len(_claim(engine, "TEST_LIMITED_CAP", flow.Limits(cap=Cap(1, "account")))) == 1
+    assert _claim(engine, "TEST_LIMITED_CAP", flow.Limits(cap=Cap(1))) == []
+
+
+def test_a_cap_re_keyed_by_an_operator_counts_what_already_runs_under_the_new_key(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    _enqueue(sessions, "TEST_LIMITED_CAP", {"account": "a", "brand": "x"},
+             {"account": "b", "brand": "x"})
+    assert len(_claim(engine, "TEST_LIMITED_CAP", flow.Limits(cap=Cap(1, "account")))) == 2
+    _enqueue(sessions, "TEST_LIMITED_CAP", {"account": "c", "brand": "x"})
+    assert _claim(engine, "TEST_LIMITED_CAP", flow.Limits(cap=Cap(2, "brand"))) == []
