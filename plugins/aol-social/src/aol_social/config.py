@@ -25,6 +25,8 @@ from aol_core import PermanentError
 ACCOUNTS_FILE_ENV = "AOL_SOCIAL_ACCOUNTS_FILE"
 TIMEOUT_ENV = "AOL_SOCIAL_TIMEOUT"
 DEFAULT_TIMEOUT = 10.0
+#: what a URL's path is shown as when the path may hold a secret
+HIDDEN_PATH = "/…"
 
 PROVIDERS = ("bluesky", "linkedin", "mastodon", "webhook", "x")
 
@@ -99,6 +101,15 @@ class Account:
     def base_url(self) -> str:
         return self.settings.get("base_url", "").rstrip("/")
 
+    @property
+    def secret_path(self) -> bool:
+        """A webhook's URL may carry its secret in the path (Slack's do): never shown."""
+        return self.provider == "webhook"
+
+    def shown_url(self, url: str) -> str:
+        """``url`` (the base URL or one under it) as messages, listings and proofs show it."""
+        return redact_url(url, keep_path=not self.secret_path)
+
     def setting(self, name: str) -> str:
         value = self.settings.get(name) or self.secrets.get(name)
         if not value:
@@ -120,7 +131,7 @@ class Account:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PermanentError(
                 f"account {self.name!r}: {self.sources.get('base_url', 'base_url')} must be "
-                f"an http:// or https:// URL, not {redact_url(self.base_url)!r}"
+                f"an http:// or https:// URL, not {self.shown_url(self.base_url)!r}"
             )
 
     def describe(self) -> dict[str, Any]:
@@ -128,20 +139,23 @@ class Account:
         return {
             "name": self.name,
             "provider": self.provider,
-            "settings": {k: (redact_url(v) if k == "base_url" else v)
+            "settings": {k: (self.shown_url(v) if k == "base_url" else v)
                          for k, v in sorted(self.settings.items())},
             "secrets": {k: {"from": self.sources[k], "set": bool(self.secrets.get(k))}
                         for k, f in FIELDS[self.provider].items() if f.secret},
         }
 
 
-def redact_url(url: str) -> str:
-    """The URL without credentials or query string, safe for logs and errors."""
+def redact_url(url: str, keep_path: bool = True) -> str:
+    """The URL without credentials, query string or fragment (signed URLs carry their
+    signature there), safe for logs and errors; without ``keep_path`` also without its path
+    (``scheme://host/…``), for URLs whose path is itself the secret (Slack-style webhooks)."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    path = parts.path if keep_path else HIDDEN_PATH
+    return urllib.parse.urlunsplit((parts.scheme, host, path, "", ""))
 
 
 def load_accounts(environ: Mapping[str, str] | None = None) -> dict[str, Account]:

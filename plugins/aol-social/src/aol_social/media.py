@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from aol_social.config import redact_url
 from aol_social.payload import Media
 from aol_social.providers.base import MediaFile, Provider, Rejected, content_type
 from aol_social.providers.transport import AnswerLost, NotSent
@@ -31,7 +32,7 @@ def _load_one(provider: Provider, media: Media, http: httpx.Client | None) -> Me
     else:
         content, kind = _fetch(provider, str(media.url), http, kind)
     if len(content) > provider.max_media_bytes:
-        raise Rejected(f"media {media.source} is larger than the {provider.max_media_bytes} "
+        raise Rejected(f"media {shown_source(media)} is larger than the {provider.max_media_bytes} "
                        f"bytes {provider.label} accepts")
     return MediaFile(media, content, kind)
 
@@ -40,7 +41,7 @@ def _fetch(provider: Provider, url: str, http: httpx.Client, kind: str) -> tuple
     try:
         with http.stream("GET", url) as response:
             if not response.is_success:
-                raise Rejected(f"media {url} answered HTTP {response.status_code}")
+                raise Rejected(f"media {redact_url(url)} answered HTTP {response.status_code}")
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 chunks.append(chunk)
@@ -50,6 +51,12 @@ def _fetch(provider: Provider, url: str, http: httpx.Client, kind: str) -> tuple
             kind = response.headers.get("Content-Type", kind).split(";")[0]
             return b"".join(chunks), kind
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise NotSent(f"could not fetch media {url}: {type(exc).__name__}") from None
+        raise NotSent(f"could not fetch media {redact_url(url)}: {type(exc).__name__}") from None
     except httpx.HTTPError as exc:
-        raise AnswerLost(f"fetching media {url} failed: {type(exc).__name__}") from None
+        raise AnswerLost(f"fetching media {redact_url(url)} failed: {type(exc).__name__}") from None
+
+
+def shown_source(media: Media) -> str:
+    """Where an image comes from, as errors show it: a URL without its query or fragment
+    (signed URLs carry their signature there)."""
+    return media.path or redact_url(media.url or "")

@@ -44,12 +44,19 @@ class Request:
     form: Mapping[str, str] = field(default_factory=dict)
     upload: Upload | None = None
     params: Mapping[str, str] = field(default_factory=dict)
+    #: the URL's path is a secret (a webhook's): shown as ``scheme://host/…``
+    secret_path: bool = False
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as proofs and errors show it: no credentials, query or secret path."""
+        return redact_url(self.url, keep_path=not self.secret_path)
 
     def redacted(self) -> dict[str, Any]:
         """The request as proof mode records it: secrets replaced, binary bodies summarised."""
         record: dict[str, Any] = {
             "method": self.method,
-            "url": redact_url(self.url),
+            "url": self.shown_url,
             "headers": {k: REDACTED if k.lower() in SECRET_HEADERS else v
                         for k, v in sorted(self.headers.items())},
         }
@@ -102,10 +109,10 @@ def send(http: httpx.Client, request: Request) -> httpx.Response:
         )
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
             httpx.UnsupportedProtocol) as exc:
-        raise NotSent(f"could not reach {redact_url(request.url)}: "
+        raise NotSent(f"could not reach {request.shown_url}: "
                       f"{type(exc).__name__}: {exc}") from None
     except httpx.HTTPError as exc:
-        raise AnswerLost(f"sent to {redact_url(request.url)} but got no answer: "
+        raise AnswerLost(f"sent to {request.shown_url} but got no answer: "
                          f"{type(exc).__name__}: {exc}") from None
 
 
