@@ -3,14 +3,15 @@ platform's limit before anything is uploaded."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import httpx
 
-from aol_social.config import redact_url
+from aol_social.config import DEADLINE_ENV, redact_url
 from aol_social.payload import Media
 from aol_social.providers.base import MediaFile, Provider, Rejected, content_type
-from aol_social.providers.transport import AnswerLost, NotSent
+from aol_social.providers.transport import AnswerLost, DeadlineExceeded, NotSent, read_within
 
 
 def load(provider: Provider, media: Sequence[Media], http: httpx.Client | None) -> list[MediaFile]:
@@ -38,22 +39,24 @@ def _load_one(provider: Provider, media: Media, http: httpx.Client | None) -> Me
 
 
 def _fetch(provider: Provider, url: str, http: httpx.Client, kind: str) -> tuple[bytes, str]:
+    """The image's bytes (at most one more than the platform accepts, to tell it is too
+    large), read within the account's overall deadline."""
+    shown = redact_url(url)
+    deadline = provider.account.deadline
     try:
         with http.stream("GET", url) as response:
             if not response.is_success:
-                raise Rejected(f"media {redact_url(url)} answered HTTP {response.status_code}")
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > provider.max_media_bytes:
-                    break
-            kind = response.headers.get("Content-Type", kind).split(";")[0]
-            return b"".join(chunks), kind
+                raise Rejected(f"media {shown} answered HTTP {response.status_code}")
+            content = read_within(response, time.monotonic() + deadline,
+                                  provider.max_media_bytes)
+            return content, response.headers.get("Content-Type", kind).split(";")[0]
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise NotSent(f"could not fetch media {redact_url(url)}: {type(exc).__name__}") from None
+        raise NotSent(f"could not fetch media {shown}: {type(exc).__name__}") from None
     except httpx.HTTPError as exc:
-        raise AnswerLost(f"fetching media {redact_url(url)} failed: {type(exc).__name__}") from None
+        raise AnswerLost(f"fetching media {shown} failed: {type(exc).__name__}") from None
+    except DeadlineExceeded:
+        raise AnswerLost(f"fetching media {shown} took longer than {deadline:g} seconds "
+                         f"({DEADLINE_ENV})") from None
 
 
 def shown_source(media: Media) -> str:

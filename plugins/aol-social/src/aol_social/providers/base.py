@@ -162,7 +162,7 @@ class Provider(ABC):
     def call(self, http: httpx.Client, build: Callable[[str], Request]) -> httpx.Response:
         """Send the request ``build`` makes with the account's token; raise the outcome of
         anything but a 2xx."""
-        response = send(http, build(self.token(http)))
+        response = send(http, build(self.token(http)), self.account.deadline)
         if response.is_success:
             return response
         raise self.classify(response)
