@@ -559,8 +559,10 @@ def test_bluesky_workers_racing_on_an_expired_token_refresh_it_once(
 
 
 def test_an_image_url_is_fetched_and_uploaded(
-    aol_harness: ActionHarness, mastodon: FakeMastodon, social_endpoint: FakeEndpoint
+    aol_harness: ActionHarness, mastodon: FakeMastodon, social_endpoint: FakeEndpoint,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("AOL_SOCIAL_MEDIA_ALLOW_PRIVATE", "1")  # the image is on loopback
     social_endpoint.reply(Reply(200, b"GIF89a image", {"Content-Type": "image/gif"}))
 
     result_of(aol_harness.run("POST_SOCIAL", {

@@ -25,6 +25,11 @@ from aol_core import PermanentError
 ACCOUNTS_FILE_ENV = "AOL_SOCIAL_ACCOUNTS_FILE"
 TIMEOUT_ENV = "AOL_SOCIAL_TIMEOUT"
 DEFAULT_TIMEOUT = 10.0
+DEADLINE_ENV = "AOL_SOCIAL_DEADLINE"
+#: the overall deadline of a request, when not set, in multiples of the timeout
+DEFAULT_DEADLINE_TIMEOUTS = 3
+#: what a URL's path is shown as when the path may hold a secret
+HIDDEN_PATH = "/…"
 
 PROVIDERS = ("bluesky", "linkedin", "mastodon", "webhook", "x")
 
@@ -94,10 +99,21 @@ class Account:
     sources: Mapping[str, str]
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeout: float = DEFAULT_TIMEOUT
+    #: seconds a request may take overall, its answer read whole (``timeout`` bounds each read)
+    deadline: float = DEFAULT_TIMEOUT * DEFAULT_DEADLINE_TIMEOUTS
 
     @property
     def base_url(self) -> str:
         return self.settings.get("base_url", "").rstrip("/")
+
+    @property
+    def secret_path(self) -> bool:
+        """A webhook's URL may carry its secret in the path (Slack's do): never shown."""
+        return self.provider == "webhook"
+
+    def shown_url(self, url: str) -> str:
+        """``url`` (the base URL or one under it) as messages, listings and proofs show it."""
+        return redact_url(url, keep_path=not self.secret_path)
 
     def setting(self, name: str) -> str:
         value = self.settings.get(name) or self.secrets.get(name)
@@ -120,7 +136,7 @@ class Account:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PermanentError(
                 f"account {self.name!r}: {self.sources.get('base_url', 'base_url')} must be "
-                f"an http:// or https:// URL, not {redact_url(self.base_url)!r}"
+                f"an http:// or https:// URL, not {self.shown_url(self.base_url)!r}"
             )
 
     def describe(self) -> dict[str, Any]:
@@ -128,34 +144,39 @@ class Account:
         return {
             "name": self.name,
             "provider": self.provider,
-            "settings": {k: (redact_url(v) if k == "base_url" else v)
+            "settings": {k: (self.shown_url(v) if k == "base_url" else v)
                          for k, v in sorted(self.settings.items())},
             "secrets": {k: {"from": self.sources[k], "set": bool(self.secrets.get(k))}
                         for k, f in FIELDS[self.provider].items() if f.secret},
         }
 
 
-def redact_url(url: str) -> str:
-    """The URL without credentials or query string, safe for logs and errors."""
+def redact_url(url: str, keep_path: bool = True) -> str:
+    """The URL without credentials, query string or fragment (signed URLs carry their
+    signature there), safe for logs and errors; without ``keep_path`` also without its path
+    (``scheme://host/…``), for URLs whose path is itself the secret (Slack-style webhooks)."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    path = parts.path if keep_path else HIDDEN_PATH
+    return urllib.parse.urlunsplit((parts.scheme, host, path, "", ""))
 
 
 def load_accounts(environ: Mapping[str, str] | None = None) -> dict[str, Account]:
     """Every configured account by name: the environment's (named after their provider)
     and the accounts file's."""
     env = os.environ if environ is None else environ
-    timeout = _timeout(env)
+    timeout = _seconds(env, TIMEOUT_ENV, DEFAULT_TIMEOUT)
+    timing = {"timeout": timeout,
+              "deadline": _seconds(env, DEADLINE_ENV, timeout * DEFAULT_DEADLINE_TIMEOUTS)}
     accounts: dict[str, Account] = {}
     for provider, fields in FIELDS.items():
         if env.get(fields[PRESENT[provider]].env, "").strip():
-            accounts[provider] = _env_account(provider, env, timeout)
+            accounts[provider] = _env_account(provider, env, timing)
     path = env.get(ACCOUNTS_FILE_ENV, "").strip()
     if path:
-        for account in _file_accounts(path, env, timeout):
+        for account in _file_accounts(path, env, timing):
             accounts[account.name] = account
     return accounts
 
@@ -207,7 +228,7 @@ def placeholder(platform: str, account_name: str | None) -> Account:
                    {k: f.env for k, f in fields.items()})
 
 
-def _env_account(provider: str, env: Mapping[str, str], timeout: float) -> Account:
+def _env_account(provider: str, env: Mapping[str, str], timing: Mapping[str, float]) -> Account:
     settings: dict[str, str] = {}
     secrets: dict[str, str] = {}
     for name, f in FIELDS[provider].items():
@@ -215,10 +236,11 @@ def _env_account(provider: str, env: Mapping[str, str], timeout: float) -> Accou
         if value:
             (secrets if f.secret else settings)[name] = _checked(f, value, f.env)
     sources = {name: f.env for name, f in FIELDS[provider].items()}
-    return Account(provider, provider, settings, sources, secrets, timeout)
+    return Account(provider, provider, settings, sources, secrets, **timing)
 
 
-def _file_accounts(path: str, env: Mapping[str, str], timeout: float) -> list[Account]:
+def _file_accounts(path: str, env: Mapping[str, str],
+                   timing: Mapping[str, float]) -> list[Account]:
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
@@ -247,7 +269,7 @@ def _file_accounts(path: str, env: Mapping[str, str], timeout: float) -> list[Ac
                 value = str(table.get(key, "")) or f.default
                 if value:
                     settings[key] = _checked(f, value, f"{path}: account {name!r}: {key}")
-        accounts.append(Account(name, provider, settings, sources, secrets, timeout))
+        accounts.append(Account(name, provider, settings, sources, secrets, **timing))
     return accounts
 
 
@@ -257,12 +279,13 @@ def _checked(f: Field, value: str, where: str) -> str:
     return value
 
 
-def _timeout(env: Mapping[str, str]) -> float:
-    raw = env.get(TIMEOUT_ENV, "").strip()
+def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
+    """A positive number of seconds from ``variable``, else ``default``."""
+    raw = env.get(variable, "").strip()
     try:
-        timeout = float(raw) if raw else DEFAULT_TIMEOUT
+        seconds = float(raw) if raw else default
     except ValueError:
-        timeout = math.nan
-    if not timeout > 0 or math.isinf(timeout):
-        raise PermanentError(f"{TIMEOUT_ENV} must be a positive number of seconds, not {raw!r}")
-    return timeout
+        seconds = math.nan
+    if not seconds > 0 or math.isinf(seconds):
+        raise PermanentError(f"{variable} must be a positive number of seconds, not {raw!r}")
+    return seconds

@@ -8,7 +8,8 @@ what they receive, and can be told to fail::
         assert len(mastodon.posts) == 1
 
 ``Reply(accept_then_hang=True)`` lets the platform create the post and then never answers,
-which is what a timeout after a successful send looks like to the client.
+which is what a timeout after a successful send looks like to the client; a
+``DrippingServer`` answers a byte at a time, forever, which only an overall deadline ends.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aol_core.testing.endpoint import FakeEndpoint as KitEndpoint
 from aol_core.testing.endpoint import FakeServer, Received, Reply, reply_json
 
 __all__ = [
-    "FakeBluesky", "FakeEndpoint", "FakeLinkedIn", "FakeMastodon", "FakeServer", "FakeX",
-    "NetworkGuard", "Received", "Reply", "network_guard", "reply_json",
+    "DrippingServer", "FakeBluesky", "FakeEndpoint", "FakeLinkedIn", "FakeMastodon",
+    "FakeServer", "FakeX", "NetworkGuard", "Received", "Reply", "network_guard", "reply_json",
 ]
 
 
@@ -244,3 +246,50 @@ class FakeX(FakeServer):
         post = {"id": str(1_800_000 + len(self.posts) + 1), "text": text}
         self.posts.append(post)
         return reply_json(201, {"data": post})
+
+
+class DrippingServer:
+    """Answers every request with 200 and its headers at once, then a body of a byte every
+    ``interval`` seconds until closed: no single read ever times out, so only an overall
+    deadline frees the client. ``paths`` lists the requests' paths."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.paths: list[str] = []
+        self.closed = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                server.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(10**9))
+                self.end_headers()
+                try:
+                    while not server.closed.wait(interval):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                except OSError:
+                    pass  # the client gave up and hung up, as it should
+
+            do_GET = do_POST = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> DrippingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed.set()
+        self.server.shutdown()
+        self.server.server_close()

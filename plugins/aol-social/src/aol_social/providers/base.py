@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import mimetypes
 import os
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 import httpx
 from aol_core import utcnow
 
-from aol_social.config import Account, redact_url
+from aol_social.config import Account
 from aol_social.payload import Media, Post
 from aol_social.providers.transport import AnswerLost, Request, body_json, excerpt, send
 
@@ -82,7 +83,10 @@ class MediaFile:
 
     @property
     def filename(self) -> str:
-        return os.path.basename(self.media.path or self.media.url or "image")
+        """The file's name; a URL's without its query (a signed URL's signature)."""
+        if self.media.path:
+            return os.path.basename(self.media.path)
+        return os.path.basename(urllib.parse.urlsplit(self.media.url or "").path) or "image"
 
 
 class Provider(ABC):
@@ -158,7 +162,7 @@ class Provider(ABC):
     def call(self, http: httpx.Client, build: Callable[[str], Request]) -> httpx.Response:
         """Send the request ``build`` makes with the account's token; raise the outcome of
         anything but a 2xx."""
-        response = send(http, build(self.token(http)))
+        response = send(http, build(self.token(http)), self.account.deadline)
         if response.is_success:
             return response
         raise self.classify(response)
@@ -179,8 +183,7 @@ class Provider(ABC):
             # a 2xx whose body is not the post (HTML from a proxy, an error in a 200): the
             # post may well exist, so this is an answer lost, never a failure to retry blindly
             raise AnswerLost(f"{self.label} answered HTTP {response.status_code} to "
-                             f"{redact_url(str(response.request.url))} without the post it "
-                             "created") from None
+                             f"{self.shown_url(response)} without the post it created") from None
 
     def _upload(self, media: MediaFile, token: str) -> Request:
         return self.upload_request(media, token)
@@ -203,7 +206,7 @@ class Provider(ABC):
 
     def classify(self, response: httpx.Response) -> ProviderError:
         status = response.status_code
-        what = f"{self.label} ({redact_url(str(response.request.url))}) answered HTTP {status}"
+        what = f"{self.label} ({self.shown_url(response)}) answered HTTP {status}"
         message = self.message(response)
         detail = f": {message}" if message else ""
         if status == 429:
@@ -219,6 +222,10 @@ class Provider(ABC):
             return Rejected(f"{what} (a redirect, not followed for a POST): check the "
                             "account's base URL")
         return Rejected(f"{what}{detail}")
+
+    def shown_url(self, response: httpx.Response) -> str:
+        """The URL ``response`` answers, as errors show it (no secret in it)."""
+        return self.account.shown_url(str(response.request.url))
 
     def message(self, response: httpx.Response) -> str:
         """The platform's own explanation of an error, with any secret it echoes back (the

@@ -176,10 +176,10 @@ class Bluesky(Provider):
         or ``InvalidToken`` for a session it no longer knows) renew the session once and
         resend: the refused call created nothing. ``missing_ok`` lets RecordNotFound through."""
         token = self.token(http)
-        response = send(http, build(token))
+        response = send(http, build(token), self.account.deadline)
         if _error(response) in _STALE_SESSION:
             token = self._renew(http, expired=token)
-            response = send(http, build(token))
+            response = send(http, build(token), self.account.deadline)
         if response.is_success or (missing_ok and _error(response) == "RecordNotFound"):
             return response
         raise self.classify(response)
@@ -197,7 +197,8 @@ class Bluesky(Provider):
             if current.refresh_jwt:
                 response = send(http, Request(
                     "POST", self._xrpc("com.atproto.server.refreshSession"),
-                    headers={"Authorization": f"Bearer {current.refresh_jwt}"}))
+                    headers={"Authorization": f"Bearer {current.refresh_jwt}"}),
+                    self.account.deadline)
                 if response.is_success:
                     session = _session(response)
                 elif _error(response) not in _STALE_SESSION:
@@ -212,7 +213,7 @@ class Bluesky(Provider):
         response = send(http, Request(
             "POST", self._xrpc("com.atproto.server.createSession"),
             json={"identifier": self.account.setting("handle"),
-                  "password": self.account.setting("app_password")}))
+                  "password": self.account.setting("app_password")}), self.account.deadline)
         if response.status_code in (400, 401) and _error(response) != "ExpiredToken":
             raise CredentialsRejected(
                 f"Bluesky refused the app password of account {self.account.name!r}: "

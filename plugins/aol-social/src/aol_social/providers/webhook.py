@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from aol_social.config import redact_url
 from aol_social.payload import PLATFORM_LIMITS, Post
 from aol_social.providers.base import Provider, Published
 from aol_social.providers.transport import Request, body_json
@@ -53,7 +52,8 @@ class Webhook(Provider):
         secret = self.account.secret("secret")
         if secret:
             headers[SIGNATURE_HEADER] = signature(secret, body)
-        return Request("POST", self.account.base_url, headers=headers, content=body)
+        return Request("POST", self.account.base_url, headers=headers, content=body,
+                       secret_path=self.account.secret_path)
 
     def published(self, response: httpx.Response, key: str) -> Published:
         body = body_json(response)
@@ -62,5 +62,5 @@ class Webhook(Provider):
         return Published(f"HTTP {response.status_code}", None)  # a receiver without ids
 
     def verify(self, http: httpx.Client) -> str:
-        return "a webhook has no credentials to check; posts go to " + redact_url(
+        return "a webhook has no credentials to check; posts go to " + self.account.shown_url(
             self.account.base_url)
