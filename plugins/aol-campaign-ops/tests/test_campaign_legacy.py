@@ -22,9 +22,17 @@ from sqlalchemy.orm import Session
 from aol_campaign_ops import AuditEntry, Campaign, MetricEntry, Task
 from aol_campaign_ops.testing import new_task
 
-NOW = datetime.utcnow()  # naive, as the original stored every time
+#: when the test started, naive, as the original stored every time (set per test: a time
+#: taken at import ages during a long run, and "due soon" means within the hour)
+NOW = datetime.utcnow()
 HOUR = timedelta(hours=1)
 CAMPAIGN = 5
+
+
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_starts() -> None:
+    global NOW
+    NOW = datetime.utcnow()
 
 
 def original_campaign(engine: Engine) -> None:
